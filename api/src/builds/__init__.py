@@ -1,0 +1,7 @@
+"""The registry of model generations the server knows, by version name."""
+from .base import RemoteFile, VersionSpec
+from .v1_0 import SPEC as V1_0
+
+VERSIONS: dict[str, VersionSpec] = {spec.version: spec for spec in (V1_0,)}
+
+__all__ = ["VERSIONS", "RemoteFile", "VersionSpec"]

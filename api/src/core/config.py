@@ -1,0 +1,59 @@
+"""Every server knob, read once from the environment (and an optional `.env`).
+
+Each field is documented in README.md's settings table; the env var is the field name in upper case.
+"""
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    host: str = "0.0.0.0"
+    port: int = 8880
+    log_level: str = "INFO"
+
+    # Models and voices
+    model_dir: Path = PACKAGE_DIR / "models"
+    default_model_version: str = "v1_0"
+    download_model: bool = False
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    torch_threads: int = Field(0, ge=0)
+    default_voice: str = "af_heart"
+
+    # Admission
+    max_input_chars: int = Field(200_000, ge=1)
+    max_active_requests: int = Field(64, ge=1)
+    chunk_lookahead: int = Field(2, ge=1)
+
+    # Text chunking, counted in phonemes of the version that speaks them
+    first_chunk_max_tokens: int = Field(100, ge=1, le=510)
+    target_min_tokens: int = Field(175, ge=1, le=510)
+    target_max_tokens: int = Field(250, ge=1, le=510)
+    absolute_max_tokens: int = Field(450, ge=1, le=510)
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_csv(cls, value):
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _check_chunk_limits(self):
+        if not self.target_min_tokens <= self.target_max_tokens <= self.absolute_max_tokens:
+            raise ValueError("need TARGET_MIN_TOKENS <= TARGET_MAX_TOKENS <= ABSOLUTE_MAX_TOKENS")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
