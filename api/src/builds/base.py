@@ -30,6 +30,8 @@ class VersionSpec:
     wrapper_key: Optional[str]     # key the five parts sit under in the weights file, if any
     voice_row: Callable[[int], int]  # number of phoneme tokens (no BOS/EOS) -> pack row
     load_config: Callable[[Path], Mapping[str, Any]]  # config.json path -> KModel config (with vocab)
+    make_g2p: Callable[[str], Any]   # language code -> G2P (services.text_processing.tokens.G2P)
+    normalize_lang: Callable[[str], str]  # user's lang_code or a voice's first letter -> language code
     remote_files: tuple[RemoteFile, ...] = field(default=())
 
     def folder(self, model_dir: Path) -> Path:

@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 
 from ..base import RemoteFile, VersionSpec
+from .g2p import make_g2p, normalize_lang
 
 
 def _load_config(path: Path) -> dict:
@@ -20,6 +21,8 @@ SPEC = VersionSpec(
     wrapper_key=None,
     voice_row=lambda n_tokens: n_tokens - 1,
     load_config=_load_config,
+    make_g2p=make_g2p,
+    normalize_lang=normalize_lang,
     remote_files=(
         RemoteFile("config.json"),
         RemoteFile(

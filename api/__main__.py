@@ -1,0 +1,25 @@
+"""``python -m api`` (or ``kokoro-server``): run the server with uvicorn on HOST:PORT from the settings."""
+import os
+import sys
+
+
+def main() -> None:
+    import uvicorn
+
+    from .src.builds import VERSIONS
+    from .src.core.config import get_settings
+    from .src.inference.download import MissingModelFiles, ensure_version_files
+
+    settings = get_settings()
+    try:  # before uvicorn starts workers, so N workers do not download (or fail) N times
+        ensure_version_files(VERSIONS[settings.default_model_version], settings.model_dir,
+                             download=settings.download_model)
+    except MissingModelFiles as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 1
+    uvicorn.run("api.src.main:app", host=settings.host, port=settings.port,
+                log_level=settings.log_level.lower(), workers=int(os.environ.get("WORKERS", "1")))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

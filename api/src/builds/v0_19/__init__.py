@@ -1,0 +1,1 @@
+"""Kokoro v0.19 (work in progress)."""

@@ -1,0 +1,85 @@
+"""Kokoro v1.0's G2P, as the `kokoro` package does it: misaki for English (espeak-ng for words it does not
+know), misaki's espeak G2P for es/fr/hi/it/pt-br, misaki's ja/zh when their extras are installed."""
+import re
+import threading
+
+from ...core.errors import InvalidRequest
+from ...services.text_processing.tokens import G2P, PhonemeToken
+
+LANGUAGES = {
+    "a": "American English", "b": "British English", "e": "es", "f": "fr-fr", "h": "hi",
+    "i": "it", "p": "pt-br", "j": "Japanese", "z": "Mandarin Chinese",
+}
+LANG_ALIASES = {"en-us": "a", "en": "a", "en-gb": "b", "es": "e", "fr-fr": "f", "fr": "f", "hi": "h",
+                "it": "i", "pt-br": "p", "pt": "p", "ja": "j", "zh": "z"}
+_WORD_GROUP = re.compile(r"\S+(?:\s+\S+){0,7}\s*")
+
+
+def normalize_lang(code: str) -> str:
+    code = code.strip().lower()
+    code = LANG_ALIASES.get(code, code)
+    if code not in LANGUAGES:
+        raise InvalidRequest(
+            f"unknown lang_code {code!r}; use one of {', '.join(sorted(LANGUAGES))}", param="lang_code",
+            code="invalid_lang_code")
+    return code
+
+
+class _Locked:
+    """misaki's G2P objects keep state while they run; one caller at a time."""
+
+    def __init__(self, fn):
+        self._fn = fn
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str):
+        with self._lock:
+            return self._fn(text)
+
+
+class EnglishG2P:
+    def __init__(self, british: bool):
+        from misaki import en, espeak
+
+        try:
+            fallback = espeak.EspeakFallback(british=british)
+        except Exception:  # espeak-ng missing: misaki still speaks every word it knows
+            fallback = None
+        self._g2p = _Locked(en.G2P(trf=False, british=british, fallback=fallback, unk=""))
+
+    def __call__(self, text: str) -> list[PhonemeToken]:
+        _, tokens = self._g2p(text)
+        return [PhonemeToken(t.text, t.phonemes or "", t.whitespace) for t in tokens]
+
+
+class PhraseG2P:
+    """G2P that only phonemizes whole strings: feed it groups of a few words, one token each."""
+
+    def __init__(self, g2p):
+        self._g2p = _Locked(g2p)
+
+    def __call__(self, text: str) -> list[PhonemeToken]:
+        tokens = []
+        for match in _WORD_GROUP.finditer(text):
+            group = match.group(0)
+            phonemes, _ = self._g2p(group.strip())
+            tokens.append(PhonemeToken(group.strip(), (phonemes or "").strip(), " " if group[-1:].isspace() else ""))
+        return tokens
+
+
+def make_g2p(lang: str) -> G2P:
+    if lang in "ab":
+        return EnglishG2P(british=lang == "b")
+    try:
+        if lang == "j":
+            from misaki import ja
+            return PhraseG2P(ja.JAG2P())
+        if lang == "z":
+            from misaki import zh
+            return PhraseG2P(zh.ZHG2P(version=None))
+        from misaki import espeak
+        return PhraseG2P(espeak.EspeakG2P(language=LANGUAGES[lang]))
+    except ImportError as exc:
+        raise InvalidRequest(
+            f"{LANGUAGES[lang]} is not installed on this server ({exc.name or exc})", param="lang_code",
+            code="language_unavailable") from exc

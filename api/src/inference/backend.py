@@ -1,0 +1,67 @@
+"""One loaded model version behind the interface the scheduler, routers and text pipeline use.
+
+Nothing outside this module needs to know which generation it talks to: phonemes in, token ids and
+styles picked by the version's rules, audio out.
+"""
+import threading
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+import torch
+
+from ..builds.base import VersionSpec
+from ..services.text_processing.tokens import G2P
+from .voices import VoiceLibrary
+
+SAMPLE_RATE = 24_000
+SAMPLES_PER_FRAME = 600
+
+
+@dataclass
+class ChunkOutput:
+    audio: np.ndarray      # float32, SAMPLES_PER_FRAME * pred_dur.sum() samples
+    pred_dur: np.ndarray   # frames per input id, BOS and EOS included
+
+
+class KokoroBackend:
+    """A built version: its network on a device, its vocab, voices and per-language G2P."""
+
+    def __init__(self, spec: VersionSpec, model, config: Mapping, voices: VoiceLibrary, device: str):
+        self.spec = spec
+        self.model = model
+        self.vocab: dict[str, int] = dict(config["vocab"])
+        self.voices = voices
+        self.device = device
+        self.max_tokens = model.context_length - 2
+        self._g2p: dict[str, G2P] = {}
+        self._g2p_lock = threading.Lock()
+
+    @property
+    def version(self) -> str:
+        return self.spec.version
+
+    def g2p(self, lang: str) -> G2P:
+        """The G2P for a language code, built once (loading spaCy or espeak takes a while)."""
+        with self._g2p_lock:
+            if lang not in self._g2p:
+                self._g2p[lang] = self.spec.make_g2p(lang)
+            return self._g2p[lang]
+
+    def token_ids(self, phonemes: str) -> list[int]:
+        """Phonemes -> ids; symbols outside the vocab are dropped, as the model itself does."""
+        ids = [self.vocab[p] for p in phonemes if p in self.vocab]
+        if len(ids) > self.max_tokens:
+            raise ValueError(f"{len(ids)} phoneme tokens exceed the model's {self.max_tokens}")
+        return ids
+
+    def style(self, pack: torch.Tensor, n_tokens: int) -> torch.Tensor:
+        """The style row the version picks for an input of ``n_tokens`` ids (BOS/EOS excluded)."""
+        row = min(max(self.spec.voice_row(n_tokens), 0), pack.shape[0] - 1)
+        return pack[row]
+
+    @torch.inference_mode()
+    def infer(self, input_ids: list[int], ref_s: torch.Tensor, speed: float) -> ChunkOutput:
+        ids = torch.tensor([[0, *input_ids, 0]], dtype=torch.long, device=self.device)
+        audio, pred_dur = self.model.forward_with_tokens(ids, ref_s.to(self.device), speed)
+        return ChunkOutput(audio.float().cpu().numpy().reshape(-1), pred_dur.cpu().numpy().reshape(-1))

@@ -1,0 +1,128 @@
+"""Owns one backend per model version, built lazily and once, and maps request `model` ids to versions."""
+import asyncio
+import time
+from enum import Enum
+from typing import Callable, Optional
+
+import anyio
+import torch
+from loguru import logger
+
+from ..builds import VERSIONS
+from ..builds.base import VersionSpec
+from ..core.config import Settings
+from ..core.errors import InvalidRequest, ServiceUnavailable
+from .backend import KokoroBackend
+from .voices import VoiceLibrary, load_openai_voice_map
+from .weights import load_kmodel
+
+# OpenAI's model names and our generic one speak with the default version.
+DEFAULT_ALIASES = ("kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
+
+
+class VersionState(str, Enum):
+    NOT_LOADED = "not_loaded"
+    LOADING = "loading"
+    READY = "ready"
+    MISSING = "missing_files"
+    FAILED = "failed"
+
+
+def resolve_device(setting: str) -> str:
+    if setting == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return setting
+
+
+def build_backend(spec: VersionSpec, settings: Settings, device: str) -> KokoroBackend:
+    """Load one version from MODEL_DIR (blocking: call it off the event loop)."""
+    config = spec.load_config(spec.config_path(settings.model_dir))
+    model = load_kmodel(spec, config, spec.weights_path(settings.model_dir)).to(device).eval()
+    voices = VoiceLibrary(spec.voices_dir(settings.model_dir), spec.voice_rows, load_openai_voice_map(spec.version))
+    return KokoroBackend(spec, model, config, voices, device)
+
+
+class ModelManager:
+    """Versions by name; ``get`` builds a version on first use, once even under concurrent callers."""
+
+    def __init__(self, settings: Settings, versions: Optional[dict[str, VersionSpec]] = None,
+                 builder: Callable[[VersionSpec, Settings, str], KokoroBackend] = build_backend):
+        self.settings = settings
+        self.versions = dict(versions or VERSIONS)
+        if settings.default_model_version not in self.versions:
+            raise ValueError(f"DEFAULT_MODEL_VERSION {settings.default_model_version!r} is not one of "
+                             f"{', '.join(self.versions)}")
+        self.device = resolve_device(settings.device)
+        self._builder = builder
+        self._backends: dict[str, KokoroBackend] = {}
+        self._states = {v: VersionState.NOT_LOADED for v in self.versions}
+        self._errors: dict[str, str] = {}
+        self._locks = {v: asyncio.Lock() for v in self.versions}
+        self.build_counts = {v: 0 for v in self.versions}
+        self.build_seconds: dict[str, float] = {}
+
+    @property
+    def default_version(self) -> str:
+        return self.settings.default_model_version
+
+    def model_ids(self) -> dict[str, str]:
+        """Every accepted `model` value and the version it selects."""
+        ids = {alias: self.default_version for alias in DEFAULT_ALIASES}
+        ids.update({spec.model_id: version for version, spec in self.versions.items()})
+        return ids
+
+    def version_for(self, model_id: str) -> str:
+        ids = self.model_ids()
+        if model_id in ids:
+            return ids[model_id]
+        if model_id in self.versions:
+            return model_id
+        raise InvalidRequest(f"model {model_id!r} not found. Available models: {', '.join(ids)}",
+                             param="model", code="model_not_found")
+
+    def state(self, version: str) -> VersionState:
+        return self._states[version]
+
+    def status(self) -> dict:
+        return {
+            version: {"state": self._states[version].value,
+                      **({"error": self._errors[version]} if version in self._errors else {})}
+            for version in self.versions
+        }
+
+    def loaded(self) -> dict[str, KokoroBackend]:
+        return dict(self._backends)
+
+    async def get(self, version: str) -> KokoroBackend:
+        backend = self._backends.get(version)
+        if backend is not None:
+            return backend
+        async with self._locks[version]:
+            if version in self._backends:
+                return self._backends[version]
+            spec = self.versions[version]
+            missing = spec.missing_files(self.settings.model_dir)
+            if missing:
+                self._states[version] = VersionState.MISSING
+                self._errors[version] = "missing " + ", ".join(str(p) for p in missing)
+                raise ServiceUnavailable(
+                    f"model version {version} is not installed on this server ({self._errors[version]}); "
+                    f"run `python -m api.src.inference.download --version {version}`",
+                    code="model_unavailable", headers={"x-should-retry": "false"})
+            self._states[version] = VersionState.LOADING
+            began = time.perf_counter()
+            try:
+                backend = await anyio.to_thread.run_sync(self._builder, spec, self.settings, self.device)
+            except Exception as exc:
+                self._states[version] = VersionState.FAILED
+                self._errors[version] = str(exc)
+                logger.error("building {} failed: {}", version, exc)
+                raise ServiceUnavailable(f"model version {version} failed to load: {exc}",
+                                         code="model_load_failed", headers={"x-should-retry": "false"}) from exc
+            self.build_counts[version] += 1
+            self.build_seconds[version] = time.perf_counter() - began
+            self._backends[version] = backend
+            self._states[version] = VersionState.READY
+            self._errors.pop(version, None)
+            logger.info("model {} ready on {} in {:.1f}s", version, self.device, self.build_seconds[version])
+            return backend

@@ -1,0 +1,84 @@
+"""The FastAPI app: ``uvicorn api.src.main:app``. Routers per area; shared state on ``app.state``.
+
+Start-up checks the default version's files (downloading them when DOWNLOAD_MODEL=true), builds and
+warms it, and starts the inference worker; a missing model stops the server with one clear message.
+"""
+import os
+import sys
+from contextlib import asynccontextmanager
+from typing import Optional
+
+import kokoro  # noqa: F401  (its __init__ resets loguru's handlers: import it before configuring ours)
+import torch
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from loguru import logger
+
+from .core.config import Settings, get_settings
+from .core.errors import APIError, install_error_handlers
+from .inference.download import MissingModelFiles, ensure_version_files
+from .inference.model_manager import ModelManager
+from .inference.scheduler import InferenceScheduler
+from .routers import health, metrics, openai_compatible
+from .services.speech import SpeechService
+from .structures.schemas import SpeechRequest
+
+
+def configure_logging(settings: Settings) -> None:
+    logger.remove()
+    logger.add(sys.stderr, level=settings.log_level.upper(),
+               format="{time:HH:mm:ss.SSS} | {level: <7} | {message}")
+
+
+async def _warm_up(app: FastAPI) -> None:
+    """One short synthesis, so the first real request does not pay for lazy initialisation."""
+    service: SpeechService = app.state.speech
+    settings: Settings = app.state.settings
+    backend = await app.state.manager.get(settings.default_model_version)
+    voices = backend.voices.names()
+    voice = settings.default_voice if settings.default_voice in voices else voices[0]
+    job = await service.start(SpeechRequest(model=backend.spec.model_id, input="Warming up.", voice=voice, seed=0))
+    async for _ in job.pcm():
+        pass
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    settings: Settings = app.state.settings
+    spec = app.state.manager.versions[settings.default_model_version]
+    try:
+        ensure_version_files(spec, settings.model_dir, download=settings.download_model)
+        app.state.scheduler.start()
+        await _warm_up(app)
+    except (MissingModelFiles, APIError) as exc:
+        # A configuration problem, not a crash: one clear message and exit code 1. Any exception
+        # raised from here would reach the user as a server traceback, hence the hard exit.
+        logger.error("cannot start: {}", getattr(exc, "message", None) or str(exc))
+        os._exit(1)
+    logger.info("ready: http://{}:{} (device {})", settings.host, settings.port, app.state.manager.device)
+    yield
+    app.state.scheduler.stop()
+
+
+def create_app(settings: Optional[Settings] = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings)
+    if settings.torch_threads:
+        torch.set_num_threads(settings.torch_threads)
+    app = FastAPI(title="Kokoro TTS server", version="0.1.0", lifespan=lifespan,
+                  description="OpenAI-compatible text-to-speech with Kokoro-82M")
+    app.state.settings = settings
+    app.state.manager = ModelManager(settings)
+    app.state.scheduler = InferenceScheduler(settings.max_active_requests, settings.chunk_lookahead)
+    app.state.speech = SpeechService(settings, app.state.manager, app.state.scheduler)
+    app.state.metrics_registry = metrics.make_registry(app)
+    install_error_handlers(app)
+    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
+                       allow_headers=["*"], expose_headers=["X-Seed", "X-Model-Version"])
+    app.include_router(openai_compatible.router)
+    app.include_router(health.router)
+    app.include_router(metrics.router)
+    return app
+
+
+app = create_app()

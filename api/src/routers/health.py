@@ -1,0 +1,29 @@
+"""Readiness and liveness: answered from state in memory, never behind inference."""
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from ..dependencies import get_manager, get_scheduler
+from ..inference.model_manager import ModelManager, VersionState
+from ..inference.scheduler import InferenceScheduler
+
+router = APIRouter(tags=["Health"])
+
+
+@router.get("/health", summary="Readiness: 200 once the default version can serve")
+async def health(manager: ModelManager = Depends(get_manager), scheduler: InferenceScheduler = Depends(get_scheduler)):
+    ready = manager.state(manager.default_version) == VersionState.READY and scheduler.alive
+    body = {"status": "ok" if ready else "unavailable", "default_version": manager.default_version,
+            "device": manager.device, "versions": manager.status(), "inference_worker_alive": scheduler.alive}
+    if not ready:
+        reasons = [f"{v}: {s['state']}" + (f" ({s['error']})" if "error" in s else "")
+                   for v, s in body["versions"].items() if v == manager.default_version]
+        if not scheduler.alive:
+            reasons.append("inference worker is not running")
+        body["reason"] = "; ".join(reasons)
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+@router.get("/health/live", summary="Liveness: 200 while the process and its inference worker run")
+async def live(scheduler: InferenceScheduler = Depends(get_scheduler)):
+    alive = scheduler.alive
+    return JSONResponse({"status": "ok" if alive else "dead"}, status_code=200 if alive else 503)

@@ -1,0 +1,92 @@
+"""OpenAI's audio API: speech, plus the model and voice listings clients expect beside it."""
+import time
+from typing import Optional
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from loguru import logger
+
+from ..core.errors import APIError, InvalidRequest, error_response
+from ..dependencies import get_manager, get_speech_service
+from ..inference.model_manager import ModelManager
+from ..services.audio.streaming import encoded_audio, sse_events
+from ..services.audio.writer import CONTENT_TYPES
+from ..services.speech import SpeechJob, SpeechService
+from ..structures.schemas import ModelCard, ModelList, SpeechRequest, VoiceInfo, VoiceList
+
+router = APIRouter(prefix="/v1", tags=["OpenAI compatible"])
+_CREATED = 1735689600  # 2025-01-01, a fixed date: ids are stable across restarts
+
+
+def _log(job: SpeechJob, request: SpeechRequest, status: str) -> None:
+    elapsed = time.perf_counter() - job.started_at
+    ttfa = (job.first_audio_at - job.started_at) if job.first_audio_at else None
+    logger.info("speech version={} voice={} chars={} chunks={} audio={:.2f}s ttfa={} rtf={} status={}",
+                job.backend.version, job.voice, len(request.input), job.chunk_count, job.audio_seconds,
+                f"{ttfa * 1000:.0f}ms" if ttfa is not None else "-",
+                f"{elapsed / job.audio_seconds:.3f}" if job.audio_seconds else "-", status)
+
+
+@router.post("/audio/speech", summary="Generate speech from text",
+             responses={200: {"content": {ct: {} for ct in CONTENT_TYPES.values()} | {"text/event-stream": {}}}})
+async def create_speech(request: SpeechRequest, service: SpeechService = Depends(get_speech_service)):
+    job = await service.start(request)
+    fmt = request.response_format
+    headers = {"X-Seed": str(job.seed), "X-Model-Version": job.backend.version}
+
+    if request.stream_format == "sse":
+        return StreamingResponse(_logged(job, request, sse_events(job, fmt)), media_type="text/event-stream",
+                                 headers={**headers, "Cache-Control": "no-cache"})
+    if request.stream:
+        return StreamingResponse(_logged(job, request, encoded_audio(job, fmt)), media_type=CONTENT_TYPES[fmt],
+                                 headers={**headers, "Content-Disposition": f"attachment; filename=speech.{fmt}"})
+    try:
+        body = b"".join([data async for data in encoded_audio(job, fmt)])
+    except APIError as exc:
+        _log(job, request, f"error {exc.status_code}")
+        return error_response(exc)
+    except Exception:
+        _log(job, request, "error 500")
+        raise
+    _log(job, request, "ok")
+    return Response(body, media_type=CONTENT_TYPES[fmt],
+                    headers={**headers, "Content-Disposition": f"attachment; filename=speech.{fmt}"})
+
+
+async def _logged(job: SpeechJob, request: SpeechRequest, body):
+    status = "ok"
+    try:
+        async for data in body:
+            yield data
+    except BaseException as exc:
+        # Propagating aborts the connection: a truncated file must never look finished.
+        status = "disconnected" if not isinstance(exc, Exception) else f"failed: {type(exc).__name__}"
+        raise
+    finally:
+        job.close()
+        _log(job, request, status)
+
+
+@router.get("/audio/voices", response_model=None, summary="List voices")
+async def list_voices(model: Optional[str] = Query(None, description="A model id; default: the default version"),
+                      legacy: bool = Query(False, description="Plain list of names"),
+                      manager: ModelManager = Depends(get_manager)):
+    version = manager.version_for(model) if model else manager.default_version
+    backend = await manager.get(version)
+    names = backend.voices.names()
+    if legacy:
+        return {"voices": names}
+    return VoiceList(voices=[VoiceInfo(id=name, name=name) for name in names])
+
+
+@router.get("/models", response_model=ModelList, summary="List models")
+async def list_models(manager: ModelManager = Depends(get_manager)):
+    return ModelList(data=[ModelCard(id=model_id, created=_CREATED) for model_id in manager.model_ids()])
+
+
+@router.get("/models/{model_id}", response_model=ModelCard, summary="Describe a model")
+async def get_model(model_id: str, manager: ModelManager = Depends(get_manager)):
+    if model_id not in manager.model_ids():
+        raise InvalidRequest(f"model {model_id!r} not found", param="model", code="model_not_found",
+                             status_code=404)
+    return ModelCard(id=model_id, created=_CREATED)

@@ -1,0 +1,53 @@
+"""A speech job's PCM as the bytes of one response: encoded audio, or OpenAI's SSE events."""
+import base64
+import json
+from typing import AsyncIterator
+
+import anyio
+from loguru import logger
+
+from ...core.errors import APIError, error_body
+from ..speech import SpeechJob
+from .writer import StreamingAudioWriter
+
+_CHEAP_FORMATS = ("pcm", "wav")   # no encoder: not worth a thread hop
+
+
+async def encoded_audio(job: SpeechJob, fmt: str) -> AsyncIterator[bytes]:
+    """Encode each chunk as it arrives; encoding runs on a worker thread, never on the event loop."""
+    writer = StreamingAudioWriter(fmt)
+
+    async def call(fn, *args):
+        return fn(*args) if fmt in _CHEAP_FORMATS else await anyio.to_thread.run_sync(fn, *args)
+
+    async for pcm in job.pcm():
+        data = await call(writer.write, pcm)
+        if data:
+            yield data
+    tail = await call(writer.finish)
+    if tail:
+        yield tail
+
+
+def _event(payload: dict) -> bytes:
+    return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
+
+
+async def sse_events(job: SpeechJob, fmt: str) -> AsyncIterator[bytes]:
+    """``speech.audio.delta`` events with base64 audio, then ``speech.audio.done`` with usage.
+
+    A failure after the first event is reported as an ``error`` event, so the client never mistakes a
+    truncated stream for a finished one.
+    """
+    try:
+        async for data in encoded_audio(job, fmt):
+            yield _event({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()})
+    except Exception as exc:
+        if isinstance(exc, APIError):
+            body = error_body(exc.message, exc.error_type, exc.param, exc.code)
+        else:
+            logger.opt(exception=exc).error("speech stream failed")
+            body = error_body("audio generation failed", "server_error", None, "generation_failed")
+        yield _event({"type": "error", **body})
+        return
+    yield _event({"type": "speech.audio.done", "usage": job.usage.as_dict()})

@@ -1,0 +1,165 @@
+"""Incremental encoding of 16-bit mono PCM into the response formats of the speech API.
+
+``StreamingAudioWriter(fmt)`` turns int16 samples into one of ``FORMATS``. Every ``write()``
+returns the bytes that are ready at that point, so they can be sent to the client at once;
+``finish()`` returns the rest (buffered samples, encoder delay, container trailer). The
+concatenation of everything returned is one complete file. Bytes once returned are never
+revisited: the muxers see a non-seekable sink, so no header is patched afterwards (WAV and
+FLAC therefore declare unknown lengths, and MP3 carries no XING/Info frame).
+"""
+
+from __future__ import annotations
+
+import struct
+from fractions import Fraction
+
+import av
+import numpy as np
+
+FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
+
+CONTENT_TYPES: dict[str, str] = {
+    "mp3": "audio/mpeg",
+    "opus": "audio/ogg",
+    "aac": "audio/aac",
+    "flac": "audio/flac",
+    "wav": "audio/wav",
+    "pcm": "audio/pcm",
+}
+
+# fmt -> (muxer, encoder, encoder sample format, muxer options)
+_CODECS: dict[str, tuple[str, str, str, dict[str, str]]] = {
+    # A XING/Info frame written up front without its final counts makes players mis-time the file.
+    "mp3": ("mp3", "libmp3lame", "s16p", {"write_xing": "0"}),
+    # The Ogg muxer only emits finished pages; its default of 1 s per page would hold back up to
+    # a second of audio. 100 ms pages cost about 2 % in size.
+    "opus": ("ogg", "libopus", "s16", {"page_duration": "100000"}),
+    "aac": ("adts", "aac", "fltp", {}),
+    "flac": ("flac", "flac", "s16", {}),
+}
+
+# Encoder defaults are uneven at 24 kHz mono (LAME picks 32 kbps, which sounds thin).
+_DEFAULT_BITRATE = 64_000
+
+_UNKNOWN_SIZE = 0xFFFFFFFF
+
+
+def _wav_header(sample_rate: int) -> bytes:
+    """A 44-byte PCM WAV header for mono s16le whose RIFF and data sizes are left open-ended."""
+    return struct.pack(
+        "<4sI4s" "4sIHHIIHH" "4sI",
+        b"RIFF", _UNKNOWN_SIZE, b"WAVE",
+        b"fmt ", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16,  # PCM, mono, byte rate, align, bits
+        b"data", _UNKNOWN_SIZE,
+    )
+
+
+class _Sink:
+    """Write-only file object: without seek()/tell() PyAV marks the output non-seekable."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+
+    def write(self, data) -> int:
+        self.buf += data
+        return len(data)
+
+    def drain(self) -> bytes:
+        out = bytes(self.buf)
+        self.buf.clear()
+        return out
+
+
+class StreamingAudioWriter:
+    """Encodes 24 kHz mono int16 PCM to one format incrementally: every write() returns the bytes that are ready.
+
+    ``fmt`` is one of ``FORMATS``; anything else raises ValueError. ``bitrate`` (bits/s) applies to
+    mp3, opus and aac (default 64 kbps) and is ignored by the lossless formats.
+
+    ``write(pcm)`` takes a 1-D int16 array and may return b"" while the encoder holds samples back.
+    ``finish()`` returns the remainder, after which the writer is closed and ``write()`` or
+    ``finish()`` raise RuntimeError. With no audio at all, ``finish()`` still yields a decodable
+    file: header-only for wav and flac, b"" for pcm, and for mp3, opus and aac (which have no
+    valid header-only form) the encoding of a single silent sample.
+    """
+
+    def __init__(self, fmt: str, sample_rate: int = 24000, *, bitrate: int | None = None):
+        if fmt not in FORMATS:
+            raise ValueError(f"unsupported audio format {fmt!r}; expected one of {FORMATS}")
+        self.fmt = fmt
+        self.sample_rate = sample_rate
+        self._finished = False
+        self._container = None
+        if fmt == "wav":
+            self._header = _wav_header(sample_rate)
+        if fmt not in _CODECS:
+            return
+
+        muxer, codec, self._sample_format, mux_options = _CODECS[fmt]
+        self._sink = _Sink()
+        # flush_packets: each packet must reach the sink now, not sit in AVIO's 32 KiB buffer.
+        self._container = av.open(
+            self._sink, mode="w", format=muxer, options=mux_options, container_options={"flush_packets": "1"}
+        )
+        self._stream = self._container.add_stream(codec, rate=sample_rate, layout="mono")
+        self._stream.format = self._sample_format
+        if fmt != "flac":
+            self._stream.codec_context.bit_rate = bitrate or _DEFAULT_BITRATE
+        # Opens the encoder (which fixes frame_size) and writes the container header.
+        self._container.start_encoding()
+        # The encoders take fixed-size frames, known only once opened: 576 (mp3 at 24 kHz is MPEG-2),
+        # 480 (opus, 20 ms), 1024 (aac), 2304 (flac).
+        self._frame_size = self._stream.codec_context.frame_size
+        self._time_base = Fraction(1, sample_rate)
+        self._pending = np.zeros(0, dtype=np.int16)
+        self._pts = 0
+
+    def write(self, pcm: np.ndarray) -> bytes:
+        self._check_open()
+        pcm = np.asarray(pcm)
+        if pcm.ndim != 1 or pcm.dtype != np.int16:
+            raise ValueError(f"expected 1-D int16 samples, got {pcm.ndim}-D {pcm.dtype}")
+        if self.fmt in ("wav", "pcm"):
+            data = pcm.astype("<i2", copy=False).tobytes()
+            if self.fmt == "wav":
+                data, self._header = self._header + data, b""
+            return data
+
+        pending = np.concatenate((self._pending, pcm)) if self._pending.size else pcm
+        full = len(pending) - len(pending) % self._frame_size
+        for start in range(0, full, self._frame_size):
+            self._encode(pending[start : start + self._frame_size])
+        self._pending = pending[full:].copy()
+        return self._sink.drain()
+
+    def finish(self) -> bytes:
+        self._check_open()
+        self._finished = True
+        if self._container is None:
+            return self._header if self.fmt == "wav" else b""
+        if self._pts == 0 and not self._pending.size and self.fmt != "flac":
+            # A header alone is no decodable mp3/ogg/aac file; one silent sample makes a valid one.
+            self._pending = np.zeros(1, dtype=np.int16)
+        # Every encoder here accepts a short last frame, so the tail needs no padding.
+        if self._pending.size:
+            self._encode(self._pending)
+        # Without the flush the encoder's delayed packets (the end of the audio) would be lost.
+        self._container.mux(self._stream.encode(None))
+        self._container.close()
+        return self._sink.drain()
+
+    def _encode(self, samples: np.ndarray) -> None:
+        if self._sample_format == "fltp":
+            plane = (samples.astype(np.float32) / 32768.0).reshape(1, -1)
+        else:
+            plane = np.ascontiguousarray(samples, dtype=np.int16).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(plane, format=self._sample_format, layout="mono")
+        frame.sample_rate = self.sample_rate
+        frame.time_base = self._time_base
+        frame.pts = self._pts
+        self._pts += len(samples)
+        self._container.mux(self._stream.encode(frame))
+
+    def _check_open(self) -> None:
+        if self._finished:
+            raise RuntimeError("StreamingAudioWriter is finished")

@@ -1,0 +1,62 @@
+"""Request and response bodies of the OpenAI-compatible API."""
+from typing import Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+AudioFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
+
+
+class VoiceRef(BaseModel):
+    """OpenAI's object form of a voice: ``{"id": "..."}``."""
+
+    id: str
+
+
+class SpeechRequest(BaseModel):
+    """``POST /v1/audio/speech``: OpenAI's fields plus Kokoro-FastAPI's extensions and ``seed``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = Field("kokoro", description="kokoro, kokoro-v1_0, tts-1, tts-1-hd or gpt-4o-mini-tts")
+    input: str = Field(..., description="Text to speak")
+    voice: Union[str, VoiceRef] = Field(
+        "af_heart", description="A voice name, an OpenAI voice name, {'id': ...}, or a mix like af_bella(2)+af_sky(1)"
+    )
+    response_format: AudioFormat = "mp3"
+    speed: float = Field(1.0, ge=0.25, le=4.0)
+    stream: bool = Field(True, description="Send audio as it is generated (chunked transfer)")
+    stream_format: Literal["audio", "sse"] = "audio"
+    instructions: Optional[str] = Field(None, description="Accepted for compatibility; Kokoro ignores it")
+    lang_code: Optional[str] = Field(None, description="Override the language picked from the voice prefix")
+    volume_multiplier: float = Field(1.0, ge=0.0, le=10.0)
+    seed: Optional[int] = Field(None, ge=0, le=2**63 - 1, description="Same seed, same audio bytes")
+
+    @property
+    def voice_name(self) -> str:
+        return self.voice.id if isinstance(self.voice, VoiceRef) else self.voice
+
+    @field_validator("model")
+    @classmethod
+    def _strip_model(cls, value: str) -> str:
+        return value.strip()
+
+
+class VoiceInfo(BaseModel):
+    id: str
+    name: str
+
+
+class VoiceList(BaseModel):
+    voices: list[VoiceInfo]
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "kokoro"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]

@@ -1,0 +1,104 @@
+"""Many clients at once each get exactly their own audio; a client that leaves frees the queue."""
+import asyncio
+import re
+import subprocess
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import ServerProcess
+
+VOICES = ("af_heart", "af_bella", "af_sky", "am_adam", "am_echo", "bf_emma", "bm_george", "af_nova")
+TEXTS = [
+    "Short one.",
+    "The rain in Spain stays mainly in the plain, or so they say.",
+    "Numbers like 42 and 1,024 should be read aloud properly. Then another sentence follows it.",
+    "A longer paragraph: it has clauses, commas, and a question? Yes! It also ends with an exclamation.",
+]
+
+
+def metric(server, name: str) -> float:
+    text = httpx.get(server.url + "/metrics").text
+    match = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.M)
+    assert match, f"{name} missing from /metrics"
+    return float(match.group(1))
+
+
+def bodies():
+    return [{"input": TEXTS[i % len(TEXTS)] * (1 + i % 3), "voice": VOICES[i % len(VOICES)],
+             "response_format": "pcm", "seed": 1000 + i} for i in range(16)]
+
+
+def test_sixteen_concurrent_clients_get_their_own_audio(server):
+    alone = [httpx.post(server.url + "/v1/audio/speech", json=b, timeout=120).content for b in bodies()]
+
+    async def together():
+        async with httpx.AsyncClient(base_url=server.url, timeout=300) as http:
+            async def one(body):
+                async with http.stream("POST", "/v1/audio/speech", json=body) as r:
+                    assert r.status_code == 200
+                    return b"".join([chunk async for chunk in r.aiter_bytes()])
+            return await asyncio.gather(*(one(b) for b in bodies()))
+
+    concurrent = asyncio.run(together())
+    for i, (a, c) in enumerate(zip(alone, concurrent)):
+        assert len(a) > 0
+        assert a == c, f"client {i} got different audio under load"
+
+
+def test_disconnect_mid_stream_frees_the_queue(server):
+    dropped_before = metric(server, 'kokoro_chunks_total{outcome="dropped"}')
+    text = " ".join(f"This is sentence {i} of a very long text that nobody will hear." for i in range(60))
+    with httpx.stream("POST", server.url + "/v1/audio/speech", timeout=120,
+                      json={"input": text, "voice": "af_heart", "response_format": "pcm"}) as r:
+        assert r.status_code == 200
+        body = r.iter_raw()         # keep the iterator: dropping it closes the connection
+        next(body)                  # the first audio arrived: the request is running
+        assert metric(server, "kokoro_active_requests") == 1
+        assert metric(server, 'kokoro_chunks_total{outcome="dropped"}') == dropped_before
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if metric(server, "kokoro_active_requests") == 0 and metric(server, "kokoro_queued_chunks") == 0:
+            break
+        time.sleep(0.1)
+    assert metric(server, "kokoro_active_requests") == 0
+    assert metric(server, "kokoro_queued_chunks") == 0
+    assert metric(server, 'kokoro_chunks_total{outcome="dropped"}') > dropped_before
+    # the server still serves
+    assert httpx.post(server.url + "/v1/audio/speech", json={"input": "Still here.", "voice": "af_heart"},
+                      timeout=60).status_code == 200
+
+
+def test_queue_full_answers_429_with_retry_after(model_dir, tmp_path):
+    proc = ServerProcess(model_dir, tmp_path / "server.log", max_active_requests=1).start()
+    try:
+        long_text = " ".join(f"Sentence {i} keeps the only slot busy for a while." for i in range(40))
+        with httpx.stream("POST", proc.url + "/v1/audio/speech", timeout=120,
+                          json={"input": long_text, "voice": "af_heart", "response_format": "pcm"}) as r:
+            body = r.iter_raw()
+            next(body)
+            second = httpx.post(proc.url + "/v1/audio/speech", json={"input": "Me too.", "voice": "af_heart"},
+                                timeout=30)
+        assert second.status_code == 429
+        assert int(second.headers["retry-after"]) >= 1
+        error = second.json()["error"]
+        assert set(error) == {"message", "type", "param", "code"} and error["type"] == "rate_limit_error"
+    finally:
+        proc.stop()
+
+
+def test_missing_model_exits_with_one_clear_message(tmp_path):
+    proc = ServerProcess(tmp_path / "empty", tmp_path / "server.log").start(wait=False)
+    try:
+        code = proc.proc.wait(120)
+    except subprocess.TimeoutExpired:
+        proc.stop()
+        pytest.fail("server kept running without model files")
+    finally:
+        proc.stop()
+    log = proc.log()
+    assert code != 0
+    assert "kokoro-v1_0.pth" in log and "config.json" in log
+    assert "download" in log and "DOWNLOAD_MODEL" in log
+    assert "Traceback" not in log

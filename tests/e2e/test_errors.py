@@ -1,0 +1,91 @@
+"""Every bad input gets its status and OpenAI's error envelope; the listing endpoints answer."""
+import httpx
+import openai
+import pytest
+
+
+def post(server, body=None, **kwargs):
+    return httpx.post(server.url + "/v1/audio/speech", json=body, timeout=60, **kwargs)
+
+
+def assert_envelope(r, status, param=None, words=()):
+    assert r.status_code == status, r.text
+    error = r.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["message"]
+    if param:
+        assert error["param"] == param
+    for word in words:
+        assert word in error["message"]
+    return error
+
+
+GOOD = {"input": "Hello world.", "voice": "af_heart"}
+
+
+@pytest.mark.parametrize("body, param, words", [
+    ({**GOOD, "model": "whisper-1"}, "model", ["whisper-1", "kokoro", "tts-1"]),
+    ({**GOOD, "voice": "nobody"}, "voice", ["nobody", "af_heart", "am_adam"]),
+    ({**GOOD, "voice": "af_heart+nobody(2)"}, "voice", ["nobody"]),
+    ({**GOOD, "voice": "af_heart(0)"}, "voice", []),
+    ({**GOOD, "voice": "af_heart++af_sky"}, "voice", []),
+    ({**GOOD, "voice": ""}, "voice", []),
+    ({**GOOD, "voice": "../../etc/passwd"}, "voice", []),
+    ({**GOOD, "input": ""}, "input", []),
+    ({**GOOD, "input": "   \n\t "}, "input", []),
+    ({**GOOD, "input": "*** --- ..."}, "input", ["speakable"]),
+    ({**GOOD, "input": "\u200b\u200b"}, "input", ["speakable"]),
+    ({**GOOD, "input": "x" * 200_001}, "input", ["200000"]),
+    ({**GOOD, "response_format": "ogg"}, "response_format", []),
+    ({**GOOD, "speed": 4.5}, "speed", []),
+    ({**GOOD, "speed": 0.1}, "speed", []),
+    ({**GOOD, "speed": "fast"}, "speed", []),
+    ({**GOOD, "stream_format": "websocket"}, "stream_format", []),
+    ({**GOOD, "lang_code": "xx"}, "lang_code", []),
+    ({"voice": "af_heart"}, "input", []),
+    ({**GOOD, "seed": -1}, "seed", []),
+])
+def test_bad_requests_get_400_envelope(server, body, param, words):
+    assert_envelope(post(server, body), 400, param, words)
+
+
+def test_malformed_json(server):
+    r = httpx.post(server.url + "/v1/audio/speech", content=b'{"input": "hi", ', timeout=30,
+                   headers={"content-type": "application/json"})
+    assert assert_envelope(r, 400)["code"] == "invalid_json"
+
+
+def test_openai_client_reads_the_error(client):
+    with pytest.raises(openai.BadRequestError) as info:
+        client.audio.speech.create(model="tts-1", voice="nobody", input="hi")
+    assert info.value.status_code == 400
+    assert info.value.body["param"] == "voice"
+    assert "af_heart" in info.value.body["message"]
+
+
+def test_unknown_route_and_method(server):
+    assert_envelope(httpx.get(server.url + "/v1/nothing-here"), 404)
+    assert_envelope(httpx.get(server.url + "/v1/audio/speech"), 405)
+
+
+def test_models(server, client):
+    ids = {m.id for m in client.models.list()}
+    assert {"kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts", "kokoro-v1_0"} <= ids
+    assert client.models.retrieve("tts-1").id == "tts-1"
+    assert_envelope(httpx.get(server.url + "/v1/models/nope"), 404)
+
+
+def test_voices(server):
+    voices = httpx.get(server.url + "/v1/audio/voices").json()["voices"]
+    assert {"id": "af_heart", "name": "af_heart"} in voices
+    legacy = httpx.get(server.url + "/v1/audio/voices", params={"legacy": "true"}).json()["voices"]
+    assert "af_heart" in legacy and all(isinstance(v, str) for v in legacy)
+    assert httpx.get(server.url + "/v1/audio/voices", params={"model": "kokoro-v1_0"}).json()["voices"] == voices
+    assert_envelope(httpx.get(server.url + "/v1/audio/voices", params={"model": "nope"}), 400, "model")
+
+
+def test_health(server):
+    r = httpx.get(server.url + "/health")
+    assert r.status_code == 200
+    assert r.json()["versions"]["v1_0"]["state"] == "ready"
+    assert httpx.get(server.url + "/health/live").status_code == 200

@@ -1,0 +1,13 @@
+"""Where the real configs and voice packs live for reference (`../shared`), and a marker for tests that need them.
+
+They come from the public model repositories and are not part of this project: tests that read them
+skip when the folder is absent.
+"""
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+
+requires_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"reference data folder {SHARED} is absent")

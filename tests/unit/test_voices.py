@@ -1,0 +1,46 @@
+"""Voice names, OpenAI names and mixes."""
+import pytest
+import torch
+
+from api.src.core.errors import InvalidRequest
+from api.src.inference.voices import MixTerm, VoiceLibrary, parse_mix
+
+
+@pytest.fixture
+def library(tmp_path):
+    for i, name in enumerate(("af_bella", "af_sky", "am_adam")):
+        torch.save(torch.full((510, 1, 256), float(i + 1)), tmp_path / f"{name}.pt")
+    torch.save(torch.zeros(3, 256), tmp_path / "broken.pt")
+    return VoiceLibrary(tmp_path, 510, {"alloy": "af_bella", "duo": "af_bella+am_adam"})
+
+
+def test_parse_mix_forms():
+    assert parse_mix("af_bella") == [MixTerm("af_bella", 1.0)]
+    assert parse_mix(" af_bella(2) + af_sky(1) ") == [MixTerm("af_bella", 2.0), MixTerm("af_sky", 1.0)]
+    assert parse_mix("af_bella-af_sky(0.5)") == [MixTerm("af_bella", 1.0), MixTerm("af_sky", -0.5)]
+
+
+@pytest.mark.parametrize("spec", ["", "+", "a++b", "a(0)", "a(-1)", "-a", "a(2", "a b", "a+", "../x", "a" * 65,
+                                  "+".join(["a"] * 17)])
+def test_parse_mix_refuses(spec):
+    with pytest.raises(InvalidRequest):
+        parse_mix(spec)
+
+
+def test_mix_is_weighted_mean(library):
+    name, pack = library.resolve("af_bella(2)+am_adam(1)")
+    assert name == "af_bella(2)+am_adam(1)"
+    assert torch.allclose(pack, torch.full((510, 1, 256), (2 * 1 + 1 * 3) / 3))
+    _, diff = library.resolve("am_adam-af_bella(0.5)")
+    assert torch.allclose(diff, torch.full((510, 1, 256), 3 - 0.5))
+
+
+def test_openai_names_and_unknown(library):
+    assert library.resolve("alloy")[0] == "af_bella"
+    assert torch.allclose(library.resolve("duo")[1], torch.full((510, 1, 256), 2.0))
+    with pytest.raises(InvalidRequest) as info:
+        library.resolve("nobody")
+    assert "af_bella, af_sky, am_adam" in info.value.message
+    with pytest.raises(InvalidRequest):
+        library.resolve("broken")
+    assert library.primary_name("alloy") == "af_bella"
