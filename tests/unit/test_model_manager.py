@@ -1,0 +1,85 @@
+"""ModelManager: model ids, lazy build once under concurrency, missing files as 503."""
+import asyncio
+import threading
+import time
+
+import pytest
+
+from api.src.builds import VERSIONS
+from api.src.core.config import Settings
+from api.src.core.errors import InvalidRequest, ServiceUnavailable
+from api.src.inference.model_manager import ModelManager, VersionState
+
+
+def make_files(root):
+    folder = root / "v1_0"
+    (folder / "voices").mkdir(parents=True)
+    for name in ("config.json", "kokoro-v1_0.pth", "voices/af_heart.pt"):
+        (folder / name).write_bytes(b"x")
+
+
+def test_model_ids_select_the_default_version(tmp_path):
+    manager = ModelManager(Settings(model_dir=tmp_path))
+    for model_id in ("kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts", "kokoro-v1_0"):
+        assert manager.version_for(model_id) == "v1_0"
+    with pytest.raises(InvalidRequest) as info:
+        manager.version_for("whisper-1")
+    assert "tts-1" in info.value.message and info.value.param == "model"
+
+
+def test_unknown_default_version_is_refused(tmp_path):
+    with pytest.raises(ValueError):
+        ModelManager(Settings(model_dir=tmp_path, default_model_version="v9"))
+
+
+def test_concurrent_first_requests_build_once(tmp_path):
+    make_files(tmp_path)
+    calls, threads = [], set()
+
+    def builder(spec, settings, device):
+        calls.append(spec.version)
+        threads.add(threading.get_ident())
+        time.sleep(0.3)
+        return object()
+
+    manager = ModelManager(Settings(model_dir=tmp_path), builder=builder)
+
+    async def main():
+        loop_thread = threading.get_ident()
+        backends = await asyncio.gather(*(manager.get("v1_0") for _ in range(10)))
+        assert loop_thread not in threads   # built off the event loop
+        return backends
+
+    backends = asyncio.run(main())
+    assert calls == ["v1_0"]
+    assert all(b is backends[0] for b in backends)
+    assert manager.state("v1_0") is VersionState.READY
+    assert manager.build_counts["v1_0"] == 1
+
+
+def test_missing_files_answer_503_without_retry(tmp_path):
+    manager = ModelManager(Settings(model_dir=tmp_path), builder=lambda *a: pytest.fail("must not build"))
+    with pytest.raises(ServiceUnavailable) as info:
+        asyncio.run(manager.get("v1_0"))
+    assert info.value.status_code == 503
+    assert info.value.headers["x-should-retry"] == "false"
+    assert "kokoro-v1_0.pth" in info.value.message
+    assert manager.status()["v1_0"]["state"] == "missing_files"
+
+
+def test_failed_build_is_reported(tmp_path):
+    make_files(tmp_path)
+
+    def builder(*_):
+        raise RuntimeError("weights are broken")
+
+    manager = ModelManager(Settings(model_dir=tmp_path), builder=builder)
+    with pytest.raises(ServiceUnavailable) as info:
+        asyncio.run(manager.get("v1_0"))
+    assert "weights are broken" in info.value.message
+    assert manager.status()["v1_0"] == {"state": "failed", "error": "weights are broken"}
+
+
+def test_registry_is_data():
+    assert set(VERSIONS) == {"v1_0"}
+    assert VERSIONS["v1_0"].model_id == "kokoro-v1_0"
