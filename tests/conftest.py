@@ -13,6 +13,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST_VOICES = ("af_heart", "af_bella", "af_sky", "af_alloy", "af_nova", "af_sarah", "am_adam", "am_echo",
                "am_onyx", "bf_emma", "bm_fable", "bm_george")
+V0_19_TEST_VOICES = ("af", "af_bella", "af_sarah", "af_nicole", "am_adam", "am_michael", "bf_emma", "bm_george")
 
 
 def free_port() -> int:
@@ -68,18 +69,30 @@ class ServerProcess:
 
 
 @pytest.fixture(scope="session")
-def model_dir(tmp_path_factory) -> Path:
-    """Tiny random v1.0 model and voice packs under MODEL_DIR/v1_0."""
+def v1_model_dir(tmp_path_factory) -> Path:
+    """Tiny random v1.0 model and voice packs under MODEL_DIR/v1_0 (no other version)."""
     from api.src.tools.random_model import write_random_model
 
-    root = tmp_path_factory.mktemp("models")
+    root = tmp_path_factory.mktemp("models-v1")
     write_random_model(root, version="v1_0", size="tiny", voices=TEST_VOICES, seed=1)
     return root
 
 
 @pytest.fixture(scope="session")
+def model_dir(v1_model_dir, tmp_path_factory) -> Path:
+    """Both versions, tiny and random, in their real layouts: MODEL_DIR/v1_0 and MODEL_DIR/v0_19."""
+    from api.src.tools.random_model import write_random_model
+
+    root = tmp_path_factory.mktemp("models")
+    (root / "v1_0").symlink_to(v1_model_dir / "v1_0", target_is_directory=True)
+    write_random_model(root, version="v0_19", size="tiny", voices=V0_19_TEST_VOICES, seed=2)
+    return root
+
+
+@pytest.fixture(scope="session")
 def server(model_dir, tmp_path_factory):
-    proc = ServerProcess(model_dir, tmp_path_factory.mktemp("logs") / "server.log").start()
+    """The shared server: v1.0 by default, v0.19 preloaded beside it."""
+    proc = ServerProcess(model_dir, tmp_path_factory.mktemp("logs") / "server.log", preload_versions="v0_19").start()
     yield proc
     proc.stop()
 

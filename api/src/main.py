@@ -14,12 +14,13 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from loguru import logger
 
+from .builds import VERSIONS
 from .core.config import Settings, get_settings
 from .core.errors import APIError, install_error_handlers
 from .inference.download import MissingModelFiles, ensure_version_files
 from .inference.model_manager import ModelManager
 from .inference.scheduler import InferenceScheduler
-from .routers import health, metrics, openai_compatible
+from .routers import health, metrics, models, openai_compatible
 from .services.speech import SpeechService
 from .structures.schemas import SpeechRequest
 
@@ -30,11 +31,11 @@ def configure_logging(settings: Settings) -> None:
                format="{time:HH:mm:ss.SSS} | {level: <7} | {message}")
 
 
-async def _warm_up(app: FastAPI) -> None:
-    """One short synthesis, so the first real request does not pay for lazy initialisation."""
+async def _warm_up(app: FastAPI, version: str) -> None:
+    """Build a version and run one short synthesis, so its first real request pays for nothing lazy."""
     service: SpeechService = app.state.speech
     settings: Settings = app.state.settings
-    backend = await app.state.manager.get(settings.default_model_version)
+    backend = await app.state.manager.get(version)
     voices = backend.voices.names()
     voice = settings.default_voice if settings.default_voice in voices else voices[0]
     job = await service.start(SpeechRequest(model=backend.spec.model_id, input="Warming up.", voice=voice, seed=0))
@@ -45,17 +46,26 @@ async def _warm_up(app: FastAPI) -> None:
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings: Settings = app.state.settings
-    spec = app.state.manager.versions[settings.default_model_version]
+    manager: ModelManager = app.state.manager
+    default = settings.default_model_version
     try:
-        ensure_version_files(spec, settings.model_dir, download=settings.download_model)
+        ensure_version_files(manager.versions[default], settings.model_dir, download=settings.download_model)
         app.state.scheduler.start()
-        await _warm_up(app)
+        await _warm_up(app, default)
     except (MissingModelFiles, APIError) as exc:
         # A configuration problem, not a crash: one clear message and exit code 1. Any exception
         # raised from here would reach the user as a server traceback, hence the hard exit.
         logger.error("cannot start: {}", getattr(exc, "message", None) or str(exc))
         os._exit(1)
-    logger.info("ready: http://{}:{} (device {})", settings.host, settings.port, app.state.manager.device)
+    for version in settings.preload_versions:
+        if version == default:
+            continue
+        try:  # another version's trouble must not stop the default one from serving
+            ensure_version_files(manager.versions[version], settings.model_dir, download=settings.download_model)
+            await _warm_up(app, version)
+        except (MissingModelFiles, APIError) as exc:
+            logger.warning("model {} not preloaded: {}", version, getattr(exc, "message", None) or str(exc))
+    logger.info("ready: http://{}:{} (device {})", settings.host, settings.port, manager.device)
     yield
     app.state.scheduler.stop()
 
@@ -63,6 +73,9 @@ async def lifespan(app: FastAPI):
 def create_app(settings: Optional[Settings] = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
+    unknown = [v for v in [settings.default_model_version, *settings.preload_versions] if v not in VERSIONS]
+    if unknown:
+        raise SystemExit(f"unknown model version(s) {', '.join(unknown)}; known: {', '.join(VERSIONS)}")
     if settings.torch_threads:
         torch.set_num_threads(settings.torch_threads)
     app = FastAPI(title="Kokoro TTS server", version="0.1.0", lifespan=lifespan,
@@ -76,6 +89,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                        allow_headers=["*"], expose_headers=["X-Seed", "X-Model-Version"])
     app.include_router(openai_compatible.router)
+    app.include_router(models.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     return app

@@ -81,5 +81,14 @@ def test_failed_build_is_reported(tmp_path):
 
 
 def test_registry_is_data():
-    assert set(VERSIONS) == {"v1_0"}
-    assert VERSIONS["v1_0"].model_id == "kokoro-v1_0"
+    assert set(VERSIONS) == {"v1_0", "v0_19"}
+    assert VERSIONS["v1_0"].model_id == "kokoro-v1_0" and VERSIONS["v0_19"].model_id == "kokoro-v0_19"
+    assert (VERSIONS["v1_0"].voice_row(10), VERSIONS["v0_19"].voice_row(10)) == (9, 10)
+    assert VERSIONS["v0_19"].wrapper_key == "net" and VERSIONS["v1_0"].wrapper_key is None
+
+
+def test_model_ids_include_every_version(tmp_path):
+    manager = ModelManager(Settings(model_dir=tmp_path))
+    assert manager.version_for("kokoro-v0_19") == "v0_19"
+    manager = ModelManager(Settings(model_dir=tmp_path, default_model_version="v0_19"))
+    assert manager.version_for("tts-1") == "v0_19" and manager.version_for("kokoro-v1_0") == "v1_0"

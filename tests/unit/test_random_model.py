@@ -48,11 +48,19 @@ def test_tiny_config_keeps_what_the_code_fixes():
         assert conv(torch.zeros(1, 1, 17)).shape[-1] == 17 * u
 
 
-def test_unknown_version_or_size_is_refused():
+def test_unknown_version_or_size_is_refused(tmp_path):
     with pytest.raises(ValueError):
-        rm.build_config("v0_19")
+        rm.build_config("v9_9")
     with pytest.raises(ValueError):
         rm.build_config("v1_0", "huge")
+    with pytest.raises(ValueError):
+        rm.write_random_model(tmp_path, version="v9_9")
+
+
+def test_v1_0_config_file_is_the_kmodel_config():
+    """v1.0's config.json is read as is: the file format and KModel's config are one."""
+    assert rm.build_file_config("v1_0", "tiny") == rm.build_config("v1_0", "tiny")
+    assert rm.build_file_config("v1_0", "full") == rm.build_config("v1_0", "full")
 
 
 def test_vocab_ids_are_unique_and_below_n_token():

@@ -3,9 +3,15 @@
 The network class is the same for every generation (the `kokoro` package's KModel); a `VersionSpec`
 carries what differs around it. Its G2P lives beside it in the version's own package.
 """
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
+
+
+def read_json(path: Path) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     # Models and voices
     model_dir: Path = PACKAGE_DIR / "models"
     default_model_version: str = "v1_0"
+    preload_versions: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    allow_model_unload: bool = False
     download_model: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
     torch_threads: int = Field(0, ge=0)
@@ -40,7 +42,7 @@ class Settings(BaseSettings):
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "preload_versions", mode="before")
     @classmethod
     def _split_csv(cls, value):
         if isinstance(value, str):

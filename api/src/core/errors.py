@@ -47,6 +47,20 @@ class ServiceUnavailable(APIError):
     error_type = "server_error"
 
 
+class Conflict(APIError):
+    """The request conflicts with the resource's state (409)."""
+
+    status_code = 409
+    error_type = "conflict_error"
+
+
+class Forbidden(APIError):
+    """The server's settings do not allow this (403)."""
+
+    status_code = 403
+    error_type = "permission_error"
+
+
 class Overloaded(APIError):
     """Too much queued work (429); the client should come back after ``retry_after`` seconds."""
 

@@ -34,6 +34,7 @@ class KokoroBackend:
         self.voices = voices
         self.device = device
         self.max_tokens = model.context_length - 2
+        self.active_requests = 0   # admitted requests using this backend (event-loop thread only)
         self._g2p: dict[str, G2P] = {}
         self._g2p_lock = threading.Lock()
 

@@ -1,5 +1,6 @@
 """Owns one backend per model version, built lazily and once, and maps request `model` ids to versions."""
 import asyncio
+import gc
 import time
 from enum import Enum
 from typing import Callable, Optional
@@ -11,7 +12,7 @@ from loguru import logger
 from ..builds import VERSIONS
 from ..builds.base import VersionSpec
 from ..core.config import Settings
-from ..core.errors import InvalidRequest, ServiceUnavailable
+from ..core.errors import Conflict, InvalidRequest, ServiceUnavailable
 from .backend import KokoroBackend
 from .voices import VoiceLibrary, load_openai_voice_map
 from .weights import load_kmodel
@@ -58,6 +59,7 @@ class ModelManager:
         self._states = {v: VersionState.NOT_LOADED for v in self.versions}
         self._errors: dict[str, str] = {}
         self._locks = {v: asyncio.Lock() for v in self.versions}
+        self._draining: set[str] = set()
         self.build_counts = {v: 0 for v in self.versions}
         self.build_seconds: dict[str, float] = {}
 
@@ -93,9 +95,13 @@ class ModelManager:
     def loaded(self) -> dict[str, KokoroBackend]:
         return dict(self._backends)
 
+    def versions_with_voice(self, name: str) -> list[str]:
+        """Versions whose voice folder has a pack of that name (loaded or not)."""
+        return [v for v, spec in self.versions.items() if (spec.voices_dir(self.settings.model_dir) / f"{name}.pt").is_file()]
+
     async def get(self, version: str) -> KokoroBackend:
         backend = self._backends.get(version)
-        if backend is not None:
+        if backend is not None and version not in self._draining:
             return backend
         async with self._locks[version]:
             if version in self._backends:
@@ -126,3 +132,30 @@ class ModelManager:
             self._errors.pop(version, None)
             logger.info("model {} ready on {} in {:.1f}s", version, self.device, self.build_seconds[version])
             return backend
+
+    async def unload(self, version: str, *, wait: bool = True) -> None:
+        """Free a version's memory; the next request builds it again.
+
+        With requests in flight it waits for them (new requests for the version wait too), or raises
+        Conflict (409) when ``wait`` is false.
+        """
+        async with self._locks[version]:
+            backend = self._backends.get(version)
+            if backend is None:
+                return
+            if backend.active_requests and not wait:
+                raise Conflict(f"model version {version} has {backend.active_requests} requests in flight",
+                               code="model_busy")
+            self._draining.add(version)
+            try:
+                while backend.active_requests:
+                    await asyncio.sleep(0.05)
+            finally:
+                self._draining.discard(version)
+            del self._backends[version]
+            self._states[version] = VersionState.NOT_LOADED
+        del backend
+        gc.collect()
+        if self.device == "cuda":
+            torch.cuda.empty_cache()
+        logger.info("model {} unloaded", version)

@@ -30,6 +30,10 @@ class ServerCollector:
         for version, seconds in manager.build_seconds.items():
             build.add_metric([version], seconds)
         yield build
+        builds = CounterMetricFamily("kokoro_model_builds", "Times each version was built", labels=["version"])
+        for version, count in manager.build_counts.items():
+            builds.add_metric([version], count)
+        yield builds
 
 
 def make_registry(app) -> CollectorRegistry:

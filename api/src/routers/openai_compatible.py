@@ -1,4 +1,4 @@
-"""OpenAI's audio API: speech, plus the model and voice listings clients expect beside it."""
+"""OpenAI's audio API: speech, and the voice listing clients expect beside it."""
 import time
 from typing import Optional
 
@@ -6,16 +6,15 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from loguru import logger
 
-from ..core.errors import APIError, InvalidRequest, error_response
+from ..core.errors import APIError, error_response
 from ..dependencies import get_manager, get_speech_service
 from ..inference.model_manager import ModelManager
 from ..services.audio.streaming import encoded_audio, sse_events
 from ..services.audio.writer import CONTENT_TYPES
 from ..services.speech import SpeechJob, SpeechService
-from ..structures.schemas import ModelCard, ModelList, SpeechRequest, VoiceInfo, VoiceList
+from ..structures.schemas import SpeechRequest, VoiceInfo, VoiceList
 
 router = APIRouter(prefix="/v1", tags=["OpenAI compatible"])
-_CREATED = 1735689600  # 2025-01-01, a fixed date: ids are stable across restarts
 
 
 def _log(job: SpeechJob, request: SpeechRequest, status: str) -> None:
@@ -77,16 +76,3 @@ async def list_voices(model: Optional[str] = Query(None, description="A model id
     if legacy:
         return {"voices": names}
     return VoiceList(voices=[VoiceInfo(id=name, name=name) for name in names])
-
-
-@router.get("/models", response_model=ModelList, summary="List models")
-async def list_models(manager: ModelManager = Depends(get_manager)):
-    return ModelList(data=[ModelCard(id=model_id, created=_CREATED) for model_id in manager.model_ids()])
-
-
-@router.get("/models/{model_id}", response_model=ModelCard, summary="Describe a model")
-async def get_model(model_id: str, manager: ModelManager = Depends(get_manager)):
-    if model_id not in manager.model_ids():
-        raise InvalidRequest(f"model {model_id!r} not found", param="model", code="model_not_found",
-                             status_code=404)
-    return ModelCard(id=model_id, created=_CREATED)

@@ -19,6 +19,7 @@ from ..core.config import Settings
 from ..core.errors import InvalidRequest
 from ..inference.backend import SAMPLES_PER_FRAME, SAMPLE_RATE, KokoroBackend
 from ..inference.model_manager import ModelManager
+from ..inference.voices import parse_mix
 from ..inference.scheduler import InferenceScheduler, StreamClosed, SynthesisStream
 from ..structures.schemas import SpeechRequest
 from .text_processing.chunker import ChunkLimits, TextChunk, iter_chunks
@@ -63,8 +64,10 @@ class SpeechJob:
     started_at: float = field(default_factory=time.perf_counter)
     first_audio_at: Optional[float] = None
     _feeder: Optional[asyncio.Task] = None
+    _closed: bool = False
 
     def __post_init__(self):
+        self.backend.active_requests += 1
         self._feeder = asyncio.create_task(self._feed())
 
     @property
@@ -101,9 +104,13 @@ class SpeechJob:
 
     def close(self) -> None:
         """Stop feeding and drop whatever is still queued (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
         if self._feeder and not self._feeder.done():
             self._feeder.cancel()
         self.stream.close()
+        self.backend.active_requests -= 1
 
     @property
     def audio_seconds(self) -> float:
@@ -128,10 +135,30 @@ class SpeechService:
             raise InvalidRequest("input is empty", param="input", code="empty_input")
         return text
 
+    async def _voice(self, backend: KokoroBackend, spec: str) -> tuple[str, torch.Tensor]:
+        """Resolve a voice spec; a name that belongs to another version gets an error saying so."""
+        try:
+            return await anyio.to_thread.run_sync(backend.voices.resolve, spec)
+        except InvalidRequest as exc:
+            if exc.code != "voice_not_found":
+                raise
+            terms = parse_mix(backend.voices.openai_names.get(spec.strip(), spec))
+            own = set(backend.voices.names())
+            foreign = {t.name: self.manager.versions_with_voice(t.name) for t in terms if t.name not in own}
+            if not all(foreign.values()):
+                raise   # a name no version has: the plain unknown-voice error
+            names = ", ".join(f"{name!r} ({', '.join(versions)})" for name, versions in foreign.items())
+            mixing = len(foreign) < len(terms)
+            raise InvalidRequest(
+                f"voice {names} belongs to another model version than {backend.spec.model_id}"
+                f"{'; voices cannot be mixed across model versions' if mixing else ''}. "
+                f"{backend.spec.model_id} voices: {', '.join(sorted(own))}",
+                param="voice", code="voice_not_in_model") from exc
+
     async def start(self, request: SpeechRequest) -> SpeechJob:
         text = self.check_input(request.input)
         backend = await self.manager.get(self.manager.version_for(request.model))
-        voice, pack = await anyio.to_thread.run_sync(backend.voices.resolve, request.voice_name)
+        voice, pack = await self._voice(backend, request.voice_name)
         lang = backend.spec.normalize_lang(request.lang_code or backend.voices.primary_name(voice)[:1])
         g2p = await anyio.to_thread.run_sync(backend.g2p, lang)
         stream = self.scheduler.open_stream(backend, request.seed)

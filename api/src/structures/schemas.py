@@ -55,6 +55,8 @@ class ModelCard(BaseModel):
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "kokoro"
+    version: str = Field(description="The Kokoro generation this id speaks with")
+    state: str = Field(description="not_loaded, loading, ready, missing_files or failed")
 
 
 class ModelList(BaseModel):

@@ -1,15 +1,6 @@
 """Kokoro v1.0: `hexgrad/Kokoro-82M`, misaki G2P, 510-row voice packs indexed by phoneme count - 1."""
-import json
-from pathlib import Path
-
-from ..base import RemoteFile, VersionSpec
+from ..base import RemoteFile, VersionSpec, read_json
 from .g2p import make_g2p, normalize_lang
-
-
-def _load_config(path: Path) -> dict:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
-
 
 SPEC = VersionSpec(
     version="v1_0",
@@ -20,7 +11,7 @@ SPEC = VersionSpec(
     voice_rows=510,
     wrapper_key=None,
     voice_row=lambda n_tokens: n_tokens - 1,
-    load_config=_load_config,
+    load_config=read_json,
     make_g2p=make_g2p,
     normalize_lang=normalize_lang,
     remote_files=(

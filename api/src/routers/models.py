@@ -1,0 +1,46 @@
+"""`/v1/models`: OpenAI's model listing, plus a setting-gated unload of a version's weights."""
+from fastapi import APIRouter, Depends, Query
+
+from ..core.config import Settings
+from ..core.errors import Forbidden, InvalidRequest
+from ..dependencies import get_manager, get_settings
+from ..inference.model_manager import ModelManager
+from ..structures.schemas import ModelCard, ModelList
+
+router = APIRouter(prefix="/v1", tags=["Models"])
+_CREATED = 1735689600  # 2025-01-01, a fixed date: ids are stable across restarts
+
+
+def _card(manager: ModelManager, model_id: str, version: str) -> ModelCard:
+    return ModelCard(id=model_id, created=_CREATED, version=version, state=manager.state(version).value)
+
+
+def _version_of(manager: ModelManager, model_id: str) -> str:
+    ids = manager.model_ids()
+    if model_id not in ids:
+        raise InvalidRequest(f"model {model_id!r} not found. Available models: {', '.join(ids)}",
+                             param="model", code="model_not_found", status_code=404)
+    return ids[model_id]
+
+
+@router.get("/models", response_model=ModelList, summary="List models")
+async def list_models(manager: ModelManager = Depends(get_manager)):
+    return ModelList(data=[_card(manager, model_id, version) for model_id, version in manager.model_ids().items()])
+
+
+@router.get("/models/{model_id}", response_model=ModelCard, summary="Describe a model")
+async def get_model(model_id: str, manager: ModelManager = Depends(get_manager)):
+    return _card(manager, model_id, _version_of(manager, model_id))
+
+
+@router.post("/models/{model_id}/unload", response_model=ModelCard,
+             summary="Free a version's memory (ALLOW_MODEL_UNLOAD=true); the next request builds it again")
+async def unload_model(model_id: str, wait: bool = Query(True, description="Wait for requests in flight; "
+                                                                            "false answers 409 instead"),
+                       manager: ModelManager = Depends(get_manager), settings: Settings = Depends(get_settings)):
+    if not settings.allow_model_unload:
+        raise Forbidden("unloading models is disabled on this server (ALLOW_MODEL_UNLOAD=false)",
+                        code="unload_disabled")
+    version = _version_of(manager, model_id)
+    await manager.unload(version, wait=wait)
+    return _card(manager, model_id, version)
