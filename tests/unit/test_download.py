@@ -181,3 +181,30 @@ def test_cli(hub, tmp_path, monkeypatch, capsys):
     hub.add(SPEC.weights_file, b"corrupt")
     assert download.main(["--model-dir", str(tmp_path), "--voices", "am_adam", "--force"]) == 1
     assert "download failed" in capsys.readouterr().err
+
+
+def test_the_real_v0_19_spec_fetches_from_klegacy_folder_v0_19(tmp_path, monkeypatch):
+    from api.src.builds import VERSIONS
+
+    spec = VERSIONS["v0_19"]
+    remote = {"v0.19/config.json": b"{}", "v0.19/kokoro-v0_19.pth": b"w", "v0.19/voices/af.pt": b"a",
+              "v0.19/voices/bf_emma.pt": b"e", "v0.19/README.md": b"r", "kokoro-v0_19.pth": b"root copy"}
+    asked = []
+
+    def fake_download(repo_id, filename, *, local_dir, **kwargs):
+        asked.append((repo_id, filename))
+        target = Path(local_dir) / filename
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(remote[filename])
+        return str(target)
+
+    monkeypatch.setattr(download, "hf_hub_download", fake_download)
+    monkeypatch.setattr(download, "list_repo_files", lambda repo_id, **kw: sorted(remote))
+    download.download_version(spec, tmp_path)
+    assert {repo for repo, _ in asked} == {"hexgrad/kLegacy"}
+    assert sorted(name for _, name in asked) == ["v0.19/config.json", "v0.19/kokoro-v0_19.pth",
+                                                 "v0.19/voices/af.pt", "v0.19/voices/bf_emma.pt"]
+    folder = tmp_path / "v0_19"
+    assert (folder / "kokoro-v0_19.pth").read_bytes() == b"w"
+    assert sorted(p.name for p in (folder / "voices").iterdir()) == ["af.pt", "bf_emma.pt"]
+    assert spec.missing_files(tmp_path) == []
