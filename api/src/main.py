@@ -17,6 +17,7 @@ from loguru import logger
 from .builds import VERSIONS
 from .core.config import Settings, get_settings
 from .core.errors import APIError, install_error_handlers
+from .core.middleware import ApiKeyMiddleware, BodyLimitMiddleware, RequestIdMiddleware
 from .inference.download import MissingModelFiles, ensure_version_files
 from .inference.model_manager import ModelManager
 from .inference.scheduler import InferenceScheduler
@@ -27,8 +28,12 @@ from .structures.schemas import SpeechRequest
 
 def configure_logging(settings: Settings) -> None:
     logger.remove()
-    logger.add(sys.stderr, level=settings.log_level.upper(),
-               format="{time:HH:mm:ss.SSS} | {level: <7} | {message}")
+    logger.configure(extra={"request_id": "-"})
+    if settings.log_json:
+        logger.add(sys.stderr, level=settings.log_level.upper(), serialize=True)
+    else:
+        logger.add(sys.stderr, level=settings.log_level.upper(),
+                   format="{time:HH:mm:ss.SSS} | {level: <7} | {extra[request_id]} | {message}")
 
 
 async def _warm_up(app: FastAPI, version: str) -> None:
@@ -86,8 +91,12 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app.state.speech = SpeechService(settings, app.state.manager, app.state.scheduler)
     app.state.metrics_registry = metrics.make_registry(app)
     install_error_handlers(app)
+    # Last added runs first: ids for everything, then CORS (answers preflights), keys, body limit.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
+    app.add_middleware(ApiKeyMiddleware, keys=settings.api_keys)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
-                       allow_headers=["*"], expose_headers=["X-Seed", "X-Model-Version"])
+                       allow_headers=["*"], expose_headers=["X-Seed", "X-Model-Version", "X-Request-ID"])
+    app.add_middleware(RequestIdMiddleware)
     app.include_router(openai_compatible.router)
     app.include_router(models.router)
     app.include_router(health.router)

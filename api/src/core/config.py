@@ -41,8 +41,11 @@ class Settings(BaseSettings):
     absolute_max_tokens: int = Field(450, ge=1, le=510)
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_request_bytes: int = Field(2 * 1024 * 1024, ge=1024)
+    log_json: bool = False
 
-    @field_validator("cors_origins", "preload_versions", mode="before")
+    @field_validator("cors_origins", "preload_versions", "api_keys", mode="before")
     @classmethod
     def _split_csv(cls, value):
         if isinstance(value, str):
