@@ -3,6 +3,7 @@
 Start-up checks the default version's files (downloading them when DOWNLOAD_MODEL=true), builds and
 warms it, and starts the inference worker; a missing model stops the server with one clear message.
 """
+import asyncio
 import os
 import sys
 from contextlib import asynccontextmanager
@@ -70,9 +71,11 @@ async def lifespan(app: FastAPI):
             await _warm_up(app, version)
         except (MissingModelFiles, APIError) as exc:
             logger.warning("model {} not preloaded: {}", version, getattr(exc, "message", None) or str(exc))
+    supervisor = asyncio.create_task(app.state.scheduler.supervise())
     logger.info("ready: http://{}:{} (device {})", settings.host, settings.port, manager.device)
     yield
     app.state.scheduler.stop()
+    supervisor.cancel()
 
 
 def create_app(settings: Optional[Settings] = None) -> FastAPI:
@@ -87,7 +90,8 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
                   description="OpenAI-compatible text-to-speech with Kokoro-82M")
     app.state.settings = settings
     app.state.manager = ModelManager(settings)
-    app.state.scheduler = InferenceScheduler(settings.max_active_requests, settings.chunk_lookahead)
+    app.state.scheduler = InferenceScheduler(settings.max_active_requests, settings.chunk_lookahead,
+                                             settings.slow_reader_timeout_s)
     app.state.speech = SpeechService(settings, app.state.manager, app.state.scheduler)
     app.state.metrics_registry = metrics.make_registry(app)
     install_error_handlers(app)

@@ -149,3 +149,39 @@ def test_admission_bound_and_failure_isolation():
             scheduler.stop()
 
     assert run(main()) == [1]
+
+
+def test_a_reader_that_stops_is_cut_off_and_a_dead_worker_restarted():
+    from api.src.inference.scheduler import SlowReader, WorkerRestarted
+
+    async def main():
+        backend, scheduler = RecordingBackend(), InferenceScheduler(4, lookahead=2, slow_reader_timeout=0.2)
+        scheduler.start()
+        supervisor = asyncio.create_task(scheduler.supervise(interval=0.05))
+        try:
+            idle = scheduler.open_stream(backend, seed=1)
+            await idle.submit([1], None, 1.0)
+            backend.gate.release()
+            await asyncio.sleep(0.6)            # its audio is ready, nobody reads it
+            with pytest.raises(SlowReader):
+                async for _ in idle.results():
+                    pass
+            assert scheduler.stats.slow_readers_cut == 1 and scheduler.stats.active_streams == 0
+
+            doomed = scheduler.open_stream(backend, seed=2)
+            await doomed.submit([2], None, 1.0, fault="worker")
+            await asyncio.sleep(0.3)
+            with pytest.raises(WorkerRestarted):
+                async for _ in doomed.results():
+                    pass
+            assert scheduler.stats.worker_restarts == 1 and scheduler.alive
+            survivor = scheduler.open_stream(backend, seed=3)
+            await survivor.submit([3], None, 1.0)
+            survivor.end_input()
+            backend.gate.release()
+            return [o.audio[0] async for o in survivor.results()]
+        finally:
+            supervisor.cancel()
+            scheduler.stop()
+
+    assert run(main()) == [3]

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     max_input_chars: int = Field(200_000, ge=1)
     max_active_requests: int = Field(64, ge=1)
     chunk_lookahead: int = Field(2, ge=1)
+    request_timeout_s: float = Field(3600.0, gt=0)
+    slow_reader_timeout_s: float = Field(60.0, gt=0)
+    fault_injection: bool = False
 
     # Text chunking, counted in phonemes of the version that speaks them
     first_chunk_max_tokens: int = Field(100, ge=1, le=510)

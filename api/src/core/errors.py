@@ -61,6 +61,13 @@ class Forbidden(APIError):
     error_type = "permission_error"
 
 
+class RequestTimeout(APIError):
+    """The request ran past REQUEST_TIMEOUT_S (504)."""
+
+    status_code = 504
+    error_type = "timeout_error"
+
+
 class Overloaded(APIError):
     """Too much queued work (429); the client should come back after ``retry_after`` seconds."""
 

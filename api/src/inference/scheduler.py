@@ -46,6 +46,7 @@ class ChunkJob:
     ref_s: torch.Tensor
     speed: float
     seed: int
+    fault: Optional[str] = None   # test hook (FAULT_INJECTION): "chunk" fails it, "worker" kills the thread
 
 
 @dataclass
@@ -56,10 +57,24 @@ class SchedulerStats:
     chunks_failed: int = 0
     chunks_dropped: int = 0
     streams_rejected: int = 0
+    worker_restarts: int = 0
+    slow_readers_cut: int = 0
 
 
 class StreamClosed(Exception):
     """The stream was closed (client gone or server stopping) before its work finished."""
+
+
+class WorkerRestarted(RuntimeError):
+    """The inference worker died while running this request's chunk; a new worker serves the rest."""
+
+
+class SlowReader(RuntimeError):
+    """The client stopped reading its audio for longer than the server waits."""
+
+
+class _InjectedCrash(BaseException):
+    """Escapes the worker's per-chunk error handling on purpose (FAULT_INJECTION tests)."""
 
 
 class SynthesisStream:
@@ -77,17 +92,20 @@ class SynthesisStream:
         self._submitted = 0
         self._next_out = 0
         self._ended = False
+        self._close_reason: Optional[BaseException] = None
+        self.unread_since: Optional[float] = None   # when audio became ready that the reader has not taken
         self.closed = False
         self.pending: deque[ChunkJob] = deque()   # guarded by the scheduler's lock
         self.started = False                       # a chunk of it has run (guarded by the lock)
 
-    async def submit(self, input_ids: list[int], ref_s: torch.Tensor, speed: float) -> None:
+    async def submit(self, input_ids: list[int], ref_s: torch.Tensor, speed: float,
+                     fault: Optional[str] = None) -> None:
         """Queue the next chunk; waits while this stream already has ``lookahead`` chunks in hand."""
         await self._slots.acquire()
         if self.closed:
             self._slots.release()
             raise StreamClosed()
-        job = ChunkJob(self, self._submitted, input_ids, ref_s, speed, chunk_seed(self.seed, self._submitted))
+        job = ChunkJob(self, self._submitted, input_ids, ref_s, speed, chunk_seed(self.seed, self._submitted), fault)
         self._submitted += 1
         self._scheduler._enqueue(job)
 
@@ -106,31 +124,41 @@ class SynthesisStream:
         if self.closed:
             return
         self._results[index] = result
+        if self.unread_since is None:
+            self.unread_since = time.monotonic()
         self._ready.set()
 
-    async def results(self) -> AsyncIterator[ChunkOutput]:
-        """Each chunk's output in submission order; raises the first chunk error."""
+    async def results(self, deadline: Optional[float] = None) -> AsyncIterator[ChunkOutput]:
+        """Each chunk's output in submission order; raises the first chunk error.
+
+        ``deadline`` (event-loop time) bounds the whole iteration: past it, TimeoutError.
+        """
         while True:
             if self._next_out in self._results:
                 result = self._results.pop(self._next_out)
                 self._next_out += 1
+                self.unread_since = time.monotonic() if self._results else None
                 self._slots.release()
                 if isinstance(result, BaseException):
                     raise result
                 yield result
                 continue
             if self.closed:
-                raise StreamClosed()
+                raise self._close_reason or StreamClosed()
             if self._ended and self._next_out >= self._submitted:
                 return
             self._ready.clear()
-            await self._ready.wait()
+            if deadline is None:
+                await self._ready.wait()
+            else:
+                await asyncio.wait_for(self._ready.wait(), max(0.0, deadline - self._loop.time()))
 
-    def close(self) -> None:
-        """Drop queued chunks and leave the scheduler; idempotent."""
+    def close(self, reason: Optional[BaseException] = None) -> None:
+        """Drop queued chunks and leave the scheduler; idempotent. ``reason`` is what the reader gets."""
         if self.closed:
             return
         self.closed = True
+        self._close_reason = reason
         self._ready.set()
         self._scheduler._remove(self)
 
@@ -138,9 +166,10 @@ class SynthesisStream:
 class InferenceScheduler:
     """Owns the inference thread and the queue of chunk jobs from all open streams."""
 
-    def __init__(self, max_active_streams: int, lookahead: int):
+    def __init__(self, max_active_streams: int, lookahead: int, slow_reader_timeout: float = 60.0):
         self.max_active_streams = max_active_streams
         self.lookahead = lookahead
+        self.slow_reader_timeout = slow_reader_timeout
         self.stats = SchedulerStats()
         self._streams: OrderedDict[int, SynthesisStream] = OrderedDict()   # arrival order
         self._turns: deque[int] = deque()                                  # round-robin order
@@ -148,13 +177,39 @@ class InferenceScheduler:
         self._ids = itertools.count(1)
         self._thread: Optional[threading.Thread] = None
         self._running = False
+        self._in_flight: list[ChunkJob] = []   # what the worker is running now (guarded by the lock)
         self._chunk_seconds = 0.5   # moving average of one forward, for Retry-After estimates
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> None:
         self._running = True
+        self._start_thread()
+
+    def _start_thread(self) -> None:
         self._thread = threading.Thread(target=self._work, name="inference", daemon=True)
         self._thread.start()
+
+    async def supervise(self, interval: float = 0.25) -> None:
+        """Run on the event loop while serving: restarts a dead worker and cuts off slow readers."""
+        while self._running:
+            await asyncio.sleep(interval)
+            if self._running and not self.alive:
+                self._restart_worker()
+            now = time.monotonic()
+            for stream in list(self._streams.values()):
+                if stream.unread_since is not None and now - stream.unread_since > self.slow_reader_timeout:
+                    self.stats.slow_readers_cut += 1
+                    stream.close(SlowReader(f"the client read no audio for {self.slow_reader_timeout:g} s"))
+
+    def _restart_worker(self) -> None:
+        """The requests whose chunks died with the worker fail; queued work goes to a new worker."""
+        with self._cond:
+            lost, self._in_flight = self._in_flight, []
+        for job in lost:
+            job.stream._deliver(job.index, WorkerRestarted("the inference worker died while running this request"))
+        self.stats.worker_restarts += 1
+        logger.error("inference worker died; restarting it ({} requests failed)", len(lost))
+        self._start_thread()
 
     def stop(self) -> None:
         with self._cond:
@@ -232,12 +287,19 @@ class InferenceScheduler:
                 for job in jobs:
                     job.stream.started = True
                 self.stats.queued_chunks -= len(jobs)
+                self._in_flight = jobs
             for job in jobs:
                 self._run(job)
+            with self._cond:
+                self._in_flight = []
 
     def _run(self, job: ChunkJob) -> None:
         began = time.perf_counter()
         try:
+            if job.fault == "worker":
+                raise _InjectedCrash()
+            if job.fault == "chunk":
+                raise RuntimeError("injected fault in this chunk")
             torch.manual_seed(job.seed)
             result: object = job.stream.backend.infer(job.input_ids, job.ref_s, job.speed)
             self.stats.chunks_done += 1

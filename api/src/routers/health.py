@@ -13,7 +13,8 @@ router = APIRouter(tags=["Health"])
 async def health(manager: ModelManager = Depends(get_manager), scheduler: InferenceScheduler = Depends(get_scheduler)):
     ready = manager.state(manager.default_version) == VersionState.READY and scheduler.alive
     body = {"status": "ok" if ready else "unavailable", "default_version": manager.default_version,
-            "device": manager.device, "versions": manager.status(), "inference_worker_alive": scheduler.alive}
+            "device": manager.device, "versions": manager.status(), "inference_worker_alive": scheduler.alive,
+            "inference_worker_restarts": scheduler.stats.worker_restarts}
     if not ready:
         reasons = [f"{v}: {s['state']}" + (f" ({s['error']})" if "error" in s else "")
                    for v, s in body["versions"].items() if v == manager.default_version]

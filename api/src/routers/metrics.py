@@ -25,6 +25,9 @@ class ServerCollector:
         yield chunks
         yield CounterMetricFamily("kokoro_requests_rejected", "Requests refused with 429",
                                   value=stats.streams_rejected)
+        yield CounterMetricFamily("kokoro_worker_restarts", "Inference worker restarts", value=stats.worker_restarts)
+        yield CounterMetricFamily("kokoro_slow_readers_cut", "Requests cut off for not reading their audio",
+                                  value=stats.slow_readers_cut)
         manager = self.app.state.manager
         build = GaugeMetricFamily("kokoro_model_build_seconds", "Time to build each version", labels=["version"])
         for version, seconds in manager.build_seconds.items():

@@ -16,7 +16,7 @@ import torch
 from loguru import logger
 
 from ..core.config import Settings
-from ..core.errors import InvalidRequest
+from ..core.errors import InvalidRequest, RequestTimeout
 from ..inference.backend import SAMPLES_PER_FRAME, SAMPLE_RATE, KokoroBackend
 from ..inference.model_manager import ModelManager
 from ..inference.voices import parse_mix
@@ -59,6 +59,8 @@ class SpeechJob:
     voice: str
     speed: float
     volume: float
+    timeout_s: float
+    fault_injection: bool = False
     usage: Usage = field(default_factory=Usage)
     chunk_count: int = 0
     started_at: float = field(default_factory=time.perf_counter)
@@ -80,7 +82,8 @@ class SpeechJob:
             while chunk is not None:
                 ids = self.backend.token_ids(chunk.phonemes)
                 if ids:
-                    await self.stream.submit(ids, self.backend.style(self.pack, len(ids)), self.speed)
+                    await self.stream.submit(ids, self.backend.style(self.pack, len(ids)), self.speed,
+                                             self._fault(chunk.text))
                     self.usage.input_tokens += len(ids)
                     self.chunk_count += 1
                 chunk = await anyio.to_thread.run_sync(next, self.chunks, None)
@@ -91,16 +94,36 @@ class SpeechJob:
             logger.opt(exception=exc).error("text processing failed")
             self.stream.fail(exc)
 
+    def _fault(self, text: str) -> Optional[str]:
+        """FAULT_INJECTION test hook: ``[[fault:chunk]]`` / ``[[fault:worker]]`` in a chunk's text."""
+        if self.fault_injection:
+            for kind in ("chunk", "worker"):
+                if f"[[fault:{kind}]]" in text:
+                    return kind
+        return None
+
     async def pcm(self) -> AsyncIterator[np.ndarray]:
-        """The request's audio as s16 mono 24 kHz arrays, one per chunk; closes the job when done."""
+        """The request's audio as s16 mono 24 kHz arrays, one per chunk; closes the job when done.
+
+        Raises RequestTimeout (504) once the request has run for ``timeout_s``.
+        """
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
         try:
-            async for out in self.stream.results():
+            async for out in self._timed(self.stream.results(deadline)):
                 if self.first_audio_at is None:
                     self.first_audio_at = time.perf_counter()
                 self.usage.output_tokens += int(out.pred_dur.sum())
                 yield to_int16(out.audio, self.volume)
         finally:
             self.close()
+
+    async def _timed(self, results):
+        try:
+            async for out in results:
+                yield out
+        except asyncio.TimeoutError as exc:
+            raise RequestTimeout(f"the request ran past its {self.timeout_s:g} s deadline (REQUEST_TIMEOUT_S)",
+                                 code="request_timeout") from exc
 
     def close(self) -> None:
         """Stop feeding and drop whatever is still queued (idempotent)."""
@@ -169,7 +192,8 @@ class SpeechService:
                 first = await anyio.to_thread.run_sync(next, chunks, None)
             if first is None:
                 raise InvalidRequest("input has no speakable text", param="input", code="unspeakable_input")
-            return SpeechJob(backend, stream, chunks, first, pack, voice, request.speed, request.volume_multiplier)
+            return SpeechJob(backend, stream, chunks, first, pack, voice, request.speed, request.volume_multiplier,
+                             self.settings.request_timeout_s, self.settings.fault_injection)
         except BaseException:
             stream.close()
             raise
