@@ -15,6 +15,7 @@ from api.src.inference.backend import KokoroBackend
 from api.src.inference.voices import VoiceLibrary
 from api.src.inference.weights import PARTS, WeightsError, adain_norm_keys, load_kmodel, new_kmodel
 from api.src.tools import random_model as rm
+from tests.model_checks import assert_same_weights_and_output
 from tests.shared_data import SHARED, requires_shared
 
 V0_19 = VERSIONS["v0_19"]
@@ -105,22 +106,9 @@ def test_tiny_model_loads_through_the_real_spec_and_equals_the_in_memory_one(tin
     _, folder, _ = tiny
     loaded = load_kmodel(V0_19, V0_19.load_config(folder / "config.json"), folder / V0_19.weights_file)
     assert not loaded.training and loaded.device.type == "cpu"
-    expected = built.state_dict()
-    for key, value in loaded.state_dict().items():
-        assert torch.equal(value, expected[key]), key
-
     n_tokens = 8
-    ids = _random_ids(n_tokens)
     pack = torch.load(folder / "voices" / "af.pt", map_location="cpu", weights_only=True)
-    ref_s = pack[V0_19.voice_row(n_tokens)]
-    outputs = []
-    for model in (loaded, built):
-        torch.manual_seed(0)  # the vocoder draws noise
-        outputs.append(model.forward_with_tokens(ids, ref_s))
-    (audio, dur), (audio2, dur2) = outputs
-    assert torch.equal(dur, dur2) and torch.equal(audio, audio2)
-    assert audio.shape[-1] == rm.SAMPLES_PER_FRAME * int(dur.sum())
-    assert torch.isfinite(audio).all()
+    assert_same_weights_and_output(loaded, built, _random_ids(n_tokens), pack[V0_19.voice_row(n_tokens)])
 
 
 def test_tiny_voice_packs_have_511_rows_and_the_folder_is_complete(tiny):

@@ -7,7 +7,8 @@ import torch
 
 from api.src.builds.v1_0 import SPEC
 from api.src.inference.weights import PARTS, WeightsError, adain_norm_keys, load_kmodel
-from api.src.tools.random_model import SAMPLES_PER_FRAME, build_config, build_random_kmodel, write_random_model
+from tests.model_checks import assert_same_weights_and_output
+from api.src.tools.random_model import build_config, build_random_kmodel, write_random_model
 
 SEED = 3
 NET_SPEC = dataclasses.replace(SPEC, version="v0_19", wrapper_key="net")  # the v0.19 layout
@@ -49,20 +50,9 @@ def test_loaded_model_equals_in_memory_model(tiny):
     loaded = load_kmodel(SPEC, config, path)
     built = build_random_kmodel(config, seed=SEED, frames_per_phoneme=3.0)
     assert not loaded.training and loaded.device.type == "cpu"
-    expected = built.state_dict()
-    for key, value in loaded.state_dict().items():
-        assert torch.equal(value, expected[key]), key
-
     ids = torch.tensor([[0, *torch.randint(1, 178, (20,), generator=torch.Generator().manual_seed(0)).tolist(), 0]])
     ref_s = torch.randn(1, 256, generator=torch.Generator().manual_seed(1)) * 0.19
-    outputs = []
-    for model in (loaded, built):
-        torch.manual_seed(0)  # the vocoder draws noise
-        outputs.append(model.forward_with_tokens(ids, ref_s))
-    (audio, dur), (audio2, dur2) = outputs
-    assert torch.equal(dur, dur2) and torch.equal(audio, audio2)
-    assert audio.shape[-1] == SAMPLES_PER_FRAME * int(dur.sum())
-    assert torch.isfinite(audio).all()
+    assert_same_weights_and_output(loaded, built, ids, ref_s)
 
 
 def test_keys_without_module_prefix_and_legacy_format_are_accepted(tiny, tmp_path):
