@@ -106,9 +106,9 @@ def _instance_norm(norm: nn.InstanceNorm1d, x: torch.Tensor, valid: Optional[tor
         return norm(x)
     n = valid.sum(-1, keepdim=True).to(x.dtype)                       # [B, 1, 1]
     mean = x.masked_fill(~valid, 0.0).sum(-1, keepdim=True) / n
-    centered = (x - mean).masked_fill(~valid, 0.0)
-    var = centered.pow(2).sum(-1, keepdim=True) / n                    # biased, like InstanceNorm
-    y = centered * torch.rsqrt(var + norm.eps)
+    centered = (x - mean).masked_fill_(~valid, 0.0)
+    var = centered.square().sum(-1, keepdim=True) / n                  # biased, like InstanceNorm
+    y = centered.mul_(torch.rsqrt(var + norm.eps))                     # padded frames come out 0
     if norm.affine:  # the real files leave it at 1 / 0, but a file may carry other values
         y = y * norm.weight[:, None] + norm.bias[:, None]
     return y
