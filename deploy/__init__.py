@@ -1,0 +1,1 @@
+"""Deployment recipes beyond one machine: Ray Serve (``deploy/ray``), Modal, Helm. See deploy/README.md."""
