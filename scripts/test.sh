@@ -4,5 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh --test
+# Deployment recipes (Helm chart, Ray/Modal files): linted offline before the tests.
+bash .ci/lint-deploy.sh
 PY="${VENV:-.venv}/bin/python"
 exec "$PY" -m pytest "$@"
