@@ -54,8 +54,8 @@ trap 'rm -f "$CONSTRAINTS"' EXIT
 "$PY" -c "import torch; print('torch==' + torch.__version__)" > "$CONSTRAINTS"
 
 EXTRA=""
-# The tests cover the Ray Serve deployment too, so --test brings its extra.
-[ "$WITH_TEST" -eq 1 ] && EXTRA="[test,ray]"
+# The tests cover the Ray Serve and Modal deployments too, so --test brings their extras.
+[ "$WITH_TEST" -eq 1 ] && EXTRA="[test,ray,modal]"
 # The en_core_web_sm stand-in first: misaki otherwise tries to download spaCy's model from GitHub.
 "$PY" -m pip install -q -c "$CONSTRAINTS" ./packaging/en_core_web_sm
 "$PY" -m pip install -q -c "$CONSTRAINTS" -e ".${EXTRA}"
