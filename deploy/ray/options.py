@@ -4,9 +4,10 @@ These shape the Ray deployment (replicas, resources, queues); the server's own s
 DEVICE, TORCH_THREADS, MAX_ACTIVE_REQUESTS, ...) go to every replica through ``env``, exactly as the
 environment of a single server would.
 """
+import json
 from typing import Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class RayDeployOptions(BaseModel):
@@ -37,6 +38,12 @@ class RayDeployOptions(BaseModel):
     health_check_period_s: float = Field(10, gt=0)
     # Server settings for the replicas (env var name -> value), e.g. {"DEVICE": "cuda"}.
     env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env_from_json(cls, value):
+        # `serve run ... env='{"DEVICE": "cuda"}'` passes every argument as a string.
+        return json.loads(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _check_scaling(self):

@@ -14,6 +14,9 @@ def test_fixed_and_autoscaled_replicas():
     assert RayDeployOptions().autoscaling_config() is None
     scaled = RayDeployOptions(autoscale=True, min_replicas=1, max_replicas=8, target_ongoing_requests=16)
     assert scaled.autoscaling_config() == {"min_replicas": 1, "max_replicas": 8, "target_ongoing_requests": 16}
+    # `serve run deploy.ray.app:build_app key=value` passes strings.
+    cli = RayDeployOptions(num_replicas="2", num_gpus="0.5", autoscale="true", env='{"DEVICE": "cuda"}')
+    assert (cli.num_replicas, cli.num_gpus, cli.autoscale, cli.env) == (2, 0.5, True, {"DEVICE": "cuda"})
     for bad in ({"autoscale": True, "min_replicas": 5, "max_replicas": 2}, {"max_queued_requests": 0},
                 {"num_gpus": -1}, {"replicas": 2}):
         with pytest.raises(ValidationError):
