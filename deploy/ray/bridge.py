@@ -36,6 +36,8 @@ async def read_request(scope: dict, receive) -> Optional[ForwardedRequest]:
         "http_version": scope.get("http_version", "1.1"),
         "path": scope["path"],
         "raw_path": scope.get("raw_path") or scope["path"].encode(),
+        # Under a route prefix the path still starts with it; root_path tells the app what to strip.
+        "root_path": scope.get("root_path", ""),
         "query_string": scope.get("query_string", b""),
         "headers": [(bytes(k), bytes(v)) for k, v in scope.get("headers", ())],
         "client": list(client) if client else None,
@@ -53,7 +55,7 @@ def _scope(request: ForwardedRequest) -> dict:
         "scheme": request["scheme"],
         "path": request["path"],
         "raw_path": request["raw_path"],
-        "root_path": "",
+        "root_path": request["root_path"],
         "query_string": request["query_string"],
         "headers": list(request["headers"]),
         "client": tuple(request["client"]) if request["client"] else None,

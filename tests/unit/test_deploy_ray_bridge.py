@@ -32,7 +32,7 @@ def make_app(state: dict) -> FastAPI:
     return app
 
 
-def forwarded(method: str, path: str, query: bytes = b"", body: bytes = b"", headers=()) -> dict:
+def forwarded(method: str, path: str, query: bytes = b"", body: bytes = b"", headers=(), root_path="") -> dict:
     chunks = [body[:3], body[3:]]
 
     async def receive():
@@ -40,7 +40,7 @@ def forwarded(method: str, path: str, query: bytes = b"", body: bytes = b"", hea
         return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
 
     scope = {"type": "http", "method": method, "path": path, "query_string": query, "headers": list(headers),
-             "client": ("127.0.0.1", 5), "server": ("127.0.0.1", 80)}
+             "client": ("127.0.0.1", 5), "server": ("127.0.0.1", 80), "root_path": root_path}
     return asyncio.run(read_request(scope, receive))
 
 
@@ -54,6 +54,11 @@ def test_a_request_round_trips_with_body_query_headers_and_extra_header():
     start, body = messages[0], b"".join(m.get("body", b"") for m in messages[1:])
     assert start["status"] == 200 and (b"x-replica", b"r1") in start["headers"]
     assert body == b'{"body":"{\\"x\\": 1}","query":"a=1","header":"yes"}'
+
+
+def test_an_app_under_a_route_prefix_still_finds_its_routes():
+    messages = asyncio.run(collect(make_app({}), forwarded("GET", "/tts/stream", b"n=1", root_path="/tts")))
+    assert messages[0]["status"] == 200 and messages[1]["body"] == b"piece0;"
 
 
 def test_a_client_that_left_before_its_body_arrived_is_dropped():
