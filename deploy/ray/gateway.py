@@ -31,12 +31,22 @@ class GatewayApp:
         request = await read_request(scope, receive)
         if request is None:
             return
-        opened = await self._open(request, send)
-        if opened is None:
-            return
-        first, stream = opened
-        await send(first)
-        await self._relay(stream, receive, send)
+        gone = asyncio.create_task(_client_gone(receive))
+        try:
+            opening = asyncio.create_task(self._open(request, send))
+            await asyncio.wait({opening, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if not opening.done():  # the client left while its request waited for a replica
+                opening.cancel()
+                await asyncio.gather(opening, return_exceptions=True)
+                return
+            opened = opening.result()
+            if opened is None:
+                return
+            first, stream = opened
+            await send(first)
+            await self._relay(stream, gone, send)
+        finally:
+            gone.cancel()
 
     async def _open(self, request: ForwardedRequest, send):
         """The replica's first message and its stream, or None once an error response has been sent."""
@@ -44,6 +54,9 @@ class GatewayApp:
             stream = self.handle.handle_http.remote(request)
             try:
                 return await stream.__anext__(), stream
+            except asyncio.CancelledError:
+                stream.cancel()
+                raise
             except BackPressureError as exc:
                 retry_after = _retry_after(exc.retry_after_s, self.retry_after_s)
                 await send_error(send, 429, f"server busy: every replica's queue is full; retry in {retry_after}s",
@@ -65,32 +78,31 @@ class GatewayApp:
                     return None
 
     @staticmethod
-    async def _relay(stream, receive, send) -> None:
-        """Pass the rest of the answer on; a client that leaves cancels the replica's work at once."""
+    async def _relay(stream, gone: asyncio.Task, send) -> None:
+        """Pass the rest of the answer on; a client that leaves (``gone``) cancels the replica's work at once."""
 
         async def pump():
             async for message in stream:
                 await send(message)
 
-        async def client_gone():
-            while (await receive())["type"] != "http.disconnect":
-                pass
-
         pumping = asyncio.create_task(pump())
-        watching = asyncio.create_task(client_gone())
         try:
-            await asyncio.wait({pumping, watching}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({pumping, gone}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            watching.cancel()
             pumping.cancel()  # a no-op when it is done
-            await asyncio.gather(watching, pumping, return_exceptions=True)
-            failure = None if pumping.cancelled() else pumping.exception()
-            if pumping.cancelled() or failure is not None:
-                stream.cancel()
+            await asyncio.gather(pumping, return_exceptions=True)
+        failure = None if pumping.cancelled() else pumping.exception()
+        if pumping.cancelled() or failure is not None:
+            stream.cancel()
         if failure is not None:
             # A replica failing mid-answer raises here, so the server aborts the connection rather
             # than ending a truncated body cleanly.
             raise failure
+
+
+async def _client_gone(receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _retry_after(configured: Optional[float], fallback: int) -> str:

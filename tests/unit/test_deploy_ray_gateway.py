@@ -14,6 +14,7 @@ from deploy.ray.gateway import MAX_ATTEMPTS, GatewayApp  # noqa: E402
 OK = [{"type": "http.response.start", "status": 200, "headers": [(b"x-replica", b"r2")]},
       {"type": "http.response.body", "body": b"audio", "more_body": True},
       {"type": "http.response.body", "body": b"", "more_body": False}]
+WAIT = "wait"
 
 
 class FakeStream:
@@ -32,6 +33,8 @@ class FakeStream:
         if not self.outcome:
             raise StopAsyncIteration
         item = self.outcome.pop(0)
+        if item == WAIT:  # a replica that is slow to produce its next message
+            await asyncio.sleep(3600)
         if isinstance(item, Exception):
             raise item
         return item
@@ -54,15 +57,19 @@ class FakeHandle:
 
     def remote(self, request):
         self.calls += 1
-        return FakeStream(self.outcomes.pop(0))
+        self.last = FakeStream(self.outcomes.pop(0))
+        return self.last
 
 
-def call(handle) -> tuple[list[dict], BaseException]:
+def call(handle, client_leaves: bool = False) -> tuple[list[dict], BaseException]:
     sent, body = [], [{"type": "http.request", "body": b"{}", "more_body": False}]
 
     async def receive():
         if body:
             return body.pop(0)
+        if client_leaves:
+            await asyncio.sleep(0.05)
+            return {"type": "http.disconnect"}
         await asyncio.sleep(3600)
 
     async def send(message):
@@ -109,3 +116,15 @@ def test_a_replica_failing_mid_answer_aborts_the_response():
     sent, failure = call(FakeHandle([*OK[:2], ActorDiedError()]))
     assert isinstance(failure, ActorDiedError)
     assert sent == OK[:2]  # the start and the audio so far, and no clean end of the body
+
+
+def test_a_client_that_leaves_while_queued_cancels_its_request():
+    handle = FakeHandle([WAIT])
+    sent, failure = call(handle, client_leaves=True)
+    assert failure is None and sent == [] and handle.last.cancelled
+
+
+def test_a_client_that_leaves_mid_answer_cancels_the_replicas_work():
+    handle = FakeHandle([*OK[:2], WAIT])  # the replica is still producing when the client leaves
+    sent, failure = call(handle, client_leaves=True)
+    assert failure is None and sent == OK[:2] and handle.last.cancelled
