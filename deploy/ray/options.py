@@ -51,6 +51,11 @@ class RayDeployOptions(BaseModel):
             raise ValueError("need min_replicas <= max_replicas")
         if self.max_queued_requests == 0:
             raise ValueError("max_queued_requests must be -1 (no limit) or at least 1")
+        admitted = self.env.get("MAX_ACTIVE_REQUESTS")
+        if admitted and admitted.isdigit() and self.max_ongoing_requests > int(admitted):
+            # The replica would answer its own 429 to requests Ray could have queued for another one.
+            raise ValueError(f"max_ongoing_requests ({self.max_ongoing_requests}) must not exceed the replicas' "
+                             f"MAX_ACTIVE_REQUESTS ({admitted})")
         return self
 
     def autoscaling_config(self) -> Optional[dict]:

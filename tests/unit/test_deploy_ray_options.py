@@ -18,7 +18,8 @@ def test_fixed_and_autoscaled_replicas():
     cli = RayDeployOptions(num_replicas="2", num_gpus="0.5", autoscale="true", env='{"DEVICE": "cuda"}')
     assert (cli.num_replicas, cli.num_gpus, cli.autoscale, cli.env) == (2, 0.5, True, {"DEVICE": "cuda"})
     for bad in ({"autoscale": True, "min_replicas": 5, "max_replicas": 2}, {"max_queued_requests": 0},
-                {"num_gpus": -1}, {"replicas": 2}):
+                {"num_gpus": -1}, {"replicas": 2},
+                {"max_ongoing_requests": 65, "env": {"MAX_ACTIVE_REQUESTS": "64"}}):
         with pytest.raises(ValidationError):
             RayDeployOptions(**bad)
 
