@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Installs everything the tests need on a fresh machine, then runs the whole suite.
+# Installs everything the tests need on a fresh machine, runs the whole suite, then lints the container
+# files (.ci/lint-docker.sh: hadolint, shellcheck, compose checks). Fails if either fails.
 #   bash scripts/test.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh --test
 PY="${VENV:-.venv}/bin/python"
-exec "$PY" -m pytest "$@"
+status=0
+"$PY" -m pytest "$@" || status=$?
+bash .ci/lint-docker.sh || status=$((status ? status : 1))
+exit "$status"
