@@ -53,7 +53,7 @@ async function loadModels() {
   }
   const previous = ui.model.value;
   ui.model.replaceChildren(...[...byVersion.values()].map((card) => {
-    const state = card.state && card.state !== "ready" ? ` (${card.state.replace("_", " ")})` : "";
+    const state = card.state && card.state !== "ready" ? ` (${card.state.replaceAll("_", " ")})` : "";
     const option = new Option(`${card.id}${state}`, card.id);
     option.selected = previous ? card.id === previous : card.version === defaultVersion;
     return option;

@@ -13,7 +13,7 @@ export class PcmStreamPlayer {
     this.ctx = new AudioContext({ sampleRate });
     this.nextTime = 0;
     this.samples = 0;
-    this.segments = []; // {at: context time, offset: audio seconds}
+    this.segments = []; // {at: context time, offset: audio seconds, length: seconds}
     this.sources = new Set();
     this.leftover = null;
     this.closed = false;
@@ -42,7 +42,7 @@ export class PcmStreamPlayer {
     source.buffer = buffer;
     source.connect(this.ctx.destination);
     const at = Math.max(this.nextTime, this.ctx.currentTime + LEAD_S);
-    this.segments.push({ at, offset: this.samples / this.sampleRate });
+    this.segments.push({ at, offset: this.samples / this.sampleRate, length: buffer.duration });
     source.start(at);
     this.sources.add(source);
     const ended = new Promise((resolve) => { source.onended = () => { this.sources.delete(source); resolve(); }; });
@@ -62,7 +62,8 @@ export class PcmStreamPlayer {
     let seg = null;
     for (const s of this.segments) { if (s.at <= now) seg = s; else break; }
     if (!seg) return 0;
-    return Math.min(this.duration, seg.offset + (now - seg.at));
+    // Capped at the piece's end: in a gap before the next piece, the audio clock stands still.
+    return seg.offset + Math.min(now - seg.at, seg.length);
   }
 
   /** Resolves once everything queued so far has played. */

@@ -43,7 +43,7 @@ export class Transcript {
       if (w.from < at) { w.span = null; continue; } // overlapping offsets: keep the first
       if (w.from > at) fragment.append(this.text.slice(at, w.from));
       const span = document.createElement("span");
-      span.className = "word";
+      span.className = w === this.current ? "word current" : "word"; // re-rendering keeps the highlight
       span.textContent = this.text.slice(w.from, w.to);
       w.span = span;
       fragment.append(span);
@@ -52,7 +52,7 @@ export class Transcript {
     fragment.append(this.text.slice(at));
     this.el.replaceChildren(fragment);
     this.el.hidden = false;
-    this.current = null;
+    if (this.current && !this.current.span) this.current = null;
   }
 
   /** Highlights the word spoken at `seconds` of audio (none between words). */

@@ -19,7 +19,7 @@ from tests.conftest import REPO_ROOT, ServerProcess
 
 OUTPUT = REPO_ROOT / "test-output"
 # Several sentences, so the server sends more than one chunk and playback can start before the end.
-TEXT = "The quick brown fox jumps. It lands softly on the grass. Then it runs away into the woods."
+TEXT = "The quick brown fox jumps. It lands softly on the grass. Then it runs away into the woods. Birds sing."
 
 
 def chromium_path():
@@ -170,7 +170,7 @@ def test_word_highlighting_from_captions(server, page):
     pcm = httpx.post(server.url + "/v1/audio/speech", timeout=60, json={
         "input": text, "voice": "af_heart", "response_format": "pcm", "seed": 7}).content
     seconds = len(pcm) / 2 / SAMPLE_RATE
-    words, at, step = [], 0, seconds / 4
+    words, step = [], seconds / 4
     for word in ("Alpha", "beta", "gamma", "delta"):
         start = text.index(word)
         words.append({"word": word, "start_time": len(words) * step, "end_time": (len(words) + 1) * step,
@@ -187,20 +187,24 @@ def test_word_highlighting_from_captions(server, page):
 
     page.route("**/dev/captioned_speech", answer)
     open_ui(page, server)
+    # Every word that gets the highlight, in order, recorded by the page itself (no polling races).
+    page.evaluate("""() => {
+        window.highlighted = [];
+        new MutationObserver((records) => {
+            for (const r of records) {
+                if (r.target.classList && r.target.classList.contains("current")) window.highlighted.push(r.target.textContent);
+            }
+        }).observe(document.getElementById("transcript"), {subtree: true, attributes: true, attributeFilter: ["class"]});
+    }""")
     page.fill("#text", text)
     page.click("#play")
-    page.wait_for_selector("#player[data-state=playing]")
-    highlighted = []
-    while page.get_attribute("#player", "data-state") == "playing":
-        current = page.locator("#transcript .word.current")
-        if current.count() and (not highlighted or highlighted[-1] != current.text_content()):
-            highlighted.append(current.text_content())
-        page.wait_for_timeout(40)
+    page.wait_for_selector("#player[data-state=done]", timeout=60_000)
+    highlighted = page.evaluate("window.highlighted")
     assert sent[0]["input"] == text and sent[0]["response_format"] == "pcm" and sent[0]["stream"] is True
     assert page.get_attribute("#player", "data-captions") == "on"
     assert int(page.get_attribute("#player", "data-bytes")) == len(pcm)
-    assert len(highlighted) >= 3 and highlighted == [w for w in ("Alpha", "beta", "gamma", "delta")
-                                                     if w in highlighted]
+    assert highlighted == ["Alpha", "beta", "gamma", "delta"]
+    assert page.locator("#transcript .word.current").count() == 0   # the end is past the last word
     assert page.eval_on_selector_all("#transcript .word", "ws => ws.map(w => w.textContent)") == \
         ["Alpha", "beta", "gamma", "delta"]
 
