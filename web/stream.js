@@ -30,6 +30,11 @@ export async function readCaptioned(response, onBytes, onWords) {
     if (item.audio) onBytes(base64Bytes(item.audio));
     if (Array.isArray(item.timestamps) && item.timestamps.length) onWords(item.timestamps);
   };
+  const type = (response.headers.get("Content-Type") || "").split(";")[0].trim();
+  if (type === "application/json") {
+    handle(await response.json()); // not streamed: one object
+    return;
+  }
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let pending = "";

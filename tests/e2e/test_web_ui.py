@@ -29,11 +29,15 @@ def chromium_path():
     return next((p for p in map(shutil.which, ("chromium", "chromium-browser")) if p), None)
 
 
+# A mark, not a skip inside a fixture: the skip must come before the session's server is started.
+needs_chromium = pytest.mark.skipif(
+    chromium_path() is None,
+    reason="chromium is not installed (apt-get install chromium; scripts/install.sh --test does it)")
+
+
 @pytest.fixture(scope="module")
 def browser():
     path = chromium_path()
-    if not path:
-        pytest.skip("chromium is not installed (apt-get install chromium; scripts/install.sh --test does it)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -93,7 +97,8 @@ def download(page, fmt, name):
     return decode(path.read_bytes(), fmt)
 
 
-def test_synthesize_stream_play_and_download(server, page):
+@needs_chromium
+def test_synthesize_stream_play_and_download(page, server):
     OUTPUT.mkdir(exist_ok=True)
     open_ui(page, server)
     models = page.eval_on_selector_all("#model option", "os => os.map(o => o.value)")
@@ -135,7 +140,8 @@ def test_synthesize_stream_play_and_download(server, page):
     assert mp3.duration == pytest.approx(audio_s, abs=EDGE_TOLERANCE["mp3"])
 
 
-def test_other_model_lists_its_own_voices(server, page):
+@needs_chromium
+def test_other_model_lists_its_own_voices(page, server):
     open_ui(page, server)
     page.click("#voice-list button[data-voice=af_bella]")
     page.select_option("#model", "kokoro-v0_19")
@@ -145,8 +151,9 @@ def test_other_model_lists_its_own_voices(server, page):
     assert page.input_value("#voice") == "af_bella"   # kept: v0.19 has it too
 
 
+@needs_chromium
 @pytest.mark.parametrize("field, value", [("#voice", "zz_nobody"), ("#text", "")])
-def test_server_errors_are_shown_as_written(server, page, field, value):
+def test_server_errors_are_shown_as_written(page, server, field, value):
     open_ui(page, server)
     page.fill("#text", "Hello there.")
     page.fill(field, value)
@@ -160,8 +167,11 @@ def test_server_errors_are_shown_as_written(server, page, field, value):
     assert page.is_disabled("#download")
 
 
-def test_word_highlighting_from_captions(server, page):
-    """The UI against /dev/captioned_speech's contract (NDJSON lines of base64 audio + word timings).
+@needs_chromium
+@pytest.mark.parametrize("streamed", [True, False], ids=["ndjson", "json"])
+def test_word_highlighting_from_captions(page, server, streamed):
+    """The UI against /dev/captioned_speech's contract: NDJSON lines of base64 audio + word timings
+    when streamed, else one JSON object.
 
     The route is answered inside the browser with real audio from the server, so this checks the page's
     side of the contract whether or not this server has the endpoint.
@@ -182,8 +192,11 @@ def test_word_highlighting_from_captions(server, page):
 
     def answer(route):
         sent.append(route.request.post_data_json)
-        route.fulfill(status=200, content_type="application/x-ndjson",
-                      body="".join(json.dumps(line) + "\n" for line in lines))
+        if streamed:
+            route.fulfill(status=200, content_type="application/x-ndjson",
+                          body="".join(json.dumps(line) + "\n" for line in lines))
+        else:
+            route.fulfill(status=200, json={"audio": base64.b64encode(pcm).decode(), "timestamps": words})
 
     page.route("**/dev/captioned_speech", answer)
     open_ui(page, server)
@@ -209,7 +222,8 @@ def test_word_highlighting_from_captions(server, page):
         ["Alpha", "beta", "gamma", "delta"]
 
 
-def test_phone_layout(server, browser):
+@needs_chromium
+def test_phone_layout(browser, server):
     OUTPUT.mkdir(exist_ok=True)
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True,
                                   device_scale_factor=2)
@@ -234,8 +248,11 @@ def locked(v1_model_dir, tmp_path_factory):
     proc.stop()
 
 
-def test_api_key_entered_in_the_page(locked, page):
-    page.goto(locked.url + "/web")   # the page itself needs no key
+@needs_chromium
+def test_api_key_entered_in_the_page(page, locked):
+    assert httpx.get(locked.url + "/web/app.js").status_code == 200   # the page itself needs no key...
+    assert httpx.get(locked.url + "/webhook").status_code == 401     # ...and only the page
+    page.goto(locked.url + "/web")
     page.wait_for_selector("#error:not([hidden])")
     assert "API key" in page.text_content("#error")
     assert page.is_visible("#api-key")
