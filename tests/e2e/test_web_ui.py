@@ -152,6 +152,21 @@ def test_other_model_lists_its_own_voices(page, server):
 
 
 @needs_chromium
+def test_stop_cancels_and_play_again(page, server):
+    open_ui(page, server)
+    page.fill("#text", "A long text that takes a while to speak. " * 40)
+    page.click("#play")
+    page.wait_for_selector("#player[data-state=playing]")
+    page.click("#stop")
+    page.wait_for_selector("#player[data-state=stopped]")
+    assert page.is_enabled("#play") and page.is_disabled("#stop") and page.is_disabled("#download")
+    assert page.text_content("#status") == "Stopped." and page.is_hidden("#error")
+    page.fill("#text", "Short.")
+    play_until_done(page)
+    assert page.is_hidden("#error") and page.is_enabled("#download")
+
+
+@needs_chromium
 @pytest.mark.parametrize("field, value", [("#voice", "zz_nobody"), ("#text", "")])
 def test_server_errors_are_shown_as_written(page, server, field, value):
     open_ui(page, server)
