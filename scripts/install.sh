@@ -21,6 +21,11 @@ VENV="${VENV:-.venv}"
 # espeak-ng: phonemizer's backend and misaki's fallback for unknown words.
 # tcmalloc: large activations are re-mapped on every forward with glibc's allocator (much slower on CPU).
 APT_PACKAGES="espeak-ng libtcmalloc-minimal4"
+# The web UI's browser test drives the system chromium with Playwright (Playwright's own browser
+# download is not used); Debian names it `chromium` (Ubuntu's `chromium-browser` is a snap stub).
+if [ "$WITH_TEST" -eq 1 ]; then
+  APT_PACKAGES="$APT_PACKAGES chromium fonts-dejavu-core"
+fi
 if command -v apt-get >/dev/null 2>&1; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -28,6 +33,7 @@ if command -v apt-get >/dev/null 2>&1; then
   missing=$(for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || dpkg -s "${p}t64" >/dev/null 2>&1 || echo "$p"; done)
   if [ -n "$missing" ]; then
     $SUDO apt-get update -qq
+    # shellcheck disable=SC2086  # $missing is a list of package names: split on purpose
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
   fi
 else
@@ -61,3 +67,10 @@ EXTRA=""
 "$PY" -m pip install -q -c "$CONSTRAINTS" -e ".${EXTRA}"
 "$PY" -c "import spacy; assert spacy.util.is_package('en_core_web_sm'); import kokoro, misaki, av, fastapi" \
   && echo "installed into $("$PY" -c 'import sys; print(sys.prefix)')"
+if [ "$WITH_TEST" -eq 1 ]; then
+  if command -v chromium >/dev/null 2>&1; then
+    echo "browser for the web UI test: $(chromium --version 2>/dev/null | head -n1)"
+  else
+    echo "warning: no chromium on PATH; tests/e2e/test_web_ui.py will be skipped" >&2
+  fi
+fi

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything the tests need on a fresh machine, then runs the whole suite.
+# Installs everything the tests need on a fresh machine, runs the whole suite, then lints the container
+# files (.ci/lint-docker.sh: hadolint, shellcheck, compose checks). Fails if either fails.
 #   bash scripts/test.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -7,4 +8,7 @@ bash scripts/install.sh --test
 # Deployment recipes (Helm chart, Ray/Modal files): linted offline before the tests.
 bash .ci/lint-deploy.sh
 PY="${VENV:-.venv}/bin/python"
-exec "$PY" -m pytest "$@"
+status=0
+"$PY" -m pytest "$@" || status=$?
+bash .ci/lint-docker.sh || status=$((status ? status : 1))
+exit "$status"

@@ -23,6 +23,7 @@ from .inference.download import MissingModelFiles, ensure_version_files
 from .inference.model_manager import ModelManager
 from .inference.scheduler import InferenceScheduler
 from .routers import health, metrics, models, openai_compatible
+from .routers.web import PREFIX as WEB_PREFIX, mount_web_ui
 from .services.speech import SpeechService
 from .structures.schemas import SpeechRequest
 
@@ -97,7 +98,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     install_error_handlers(app)
     # Last added runs first: ids for everything, then CORS (answers preflights), keys, body limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
-    app.add_middleware(ApiKeyMiddleware, keys=settings.api_keys)
+    app.add_middleware(ApiKeyMiddleware, keys=settings.api_keys, public_prefixes=("/health", WEB_PREFIX))
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                        allow_headers=["*"], expose_headers=["X-Seed", "X-Model-Version", "X-Request-ID"])
     app.add_middleware(RequestIdMiddleware)
@@ -105,6 +106,8 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    if settings.enable_web_ui:
+        mount_web_ui(app)
     return app
 
 

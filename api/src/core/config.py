@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_request_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     log_json: bool = False
+    enable_web_ui: bool = True
 
     @field_validator("cors_origins", "preload_versions", "api_keys", mode="before")
     @classmethod

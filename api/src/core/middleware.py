@@ -55,11 +55,19 @@ class RequestIdMiddleware:
 
 
 class ApiKeyMiddleware:
-    """`Authorization: Bearer <key>` on every path but /health*, when keys are configured."""
+    """`Authorization: Bearer <key>` on every path but ``public_prefixes``, when keys are configured.
 
-    def __init__(self, app, keys: Iterable[str]):
+    Public by default: /health* (probes carry no key). The app adds the web UI's static files, which
+    hold no secret and must load so that the user can type a key into the page.
+    """
+
+    def __init__(self, app, keys: Iterable[str], public_prefixes: tuple[str, ...] = ("/health",)):
         self.app = app
         self.keys = [k.encode() for k in keys if k]
+        self.public_prefixes = public_prefixes
+
+    def _public(self, path: str) -> bool:
+        return any(path == prefix or path.startswith(prefix + "/") for prefix in self.public_prefixes)
 
     def _allowed(self, scope) -> bool:
         auth = _header(scope, b"authorization")
@@ -70,7 +78,7 @@ class ApiKeyMiddleware:
         return any(hmac.compare_digest(token, key) for key in self.keys)
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not self.keys or scope["path"].startswith("/health") or scope["method"] == "OPTIONS":
+        if scope["type"] != "http" or not self.keys or self._public(scope["path"]) or scope["method"] == "OPTIONS":
             return await self.app(scope, receive, send)
         if not self._allowed(scope):
             return await _send_error(send, 401, "invalid or missing API key: send 'Authorization: Bearer <key>'",

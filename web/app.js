@@ -1,0 +1,309 @@
+// Wires the page: models and voices from the server, the voice mix, streamed playback, download.
+import { ApiError, apiFetch, storedKey, storeKey } from "./api.js";
+import { saveBlob, wavHeader } from "./download.js";
+import { mixString, parseMix } from "./mix.js";
+import { PcmStreamPlayer } from "./pcm-player.js";
+import { readCaptioned, readRaw } from "./stream.js";
+import { Transcript } from "./transcript.js";
+
+const $ = (id) => document.getElementById(id);
+const ui = Object.fromEntries([
+  "text", "char-count", "model", "format", "speed", "speed-value", "voice-search", "voice-list", "mix", "voice",
+  "play", "stop", "download", "player", "progress", "time", "status", "error", "transcript", "auth", "api-key",
+  "key-save", "key-toggle",
+].map((id) => [id.replace(/-(\w)/g, (_, c) => c.toUpperCase()), $(id)]));
+
+const transcript = new Transcript(ui.transcript);
+let voices = [];
+let mixRows = [];
+// /dev/captioned_speech gives word timings; a server without it answers 404 and we stop asking.
+let captions = "unknown";
+let session = null; // the current (or last finished) playback
+
+// ---- messages -------------------------------------------------------------------------------
+
+function showError(err) {
+  ui.error.textContent = err.message;
+  ui.error.hidden = false;
+  if (err instanceof ApiError && err.status === 401) openAuth();
+}
+
+function clearError() {
+  ui.error.hidden = true;
+  ui.error.textContent = "";
+}
+
+function setStatus(text) { ui.status.textContent = text; }
+
+function openAuth() {
+  ui.auth.hidden = false;
+  ui.apiKey.focus();
+}
+
+// ---- models and voices -----------------------------------------------------------------------
+
+/** One entry per model version, named by its versioned id (kokoro-v1_0), the default version selected. */
+async function loadModels() {
+  const { data } = await (await apiFetch("/v1/models")).json();
+  const defaultVersion = (data.find((m) => m.id === "kokoro") || data[0] || {}).version;
+  const byVersion = new Map();
+  for (const card of data) {
+    const best = byVersion.get(card.version);
+    if (!best || card.id === `kokoro-${card.version}`) byVersion.set(card.version, card);
+  }
+  const previous = ui.model.value;
+  ui.model.replaceChildren(...[...byVersion.values()].map((card) => {
+    const state = card.state && card.state !== "ready" ? ` (${card.state.replaceAll("_", " ")})` : "";
+    const option = new Option(`${card.id}${state}`, card.id);
+    option.selected = previous ? card.id === previous : card.version === defaultVersion;
+    return option;
+  }));
+}
+
+async function loadVoices() {
+  const model = encodeURIComponent(ui.model.value);
+  const { voices: list } = await (await apiFetch(`/v1/audio/voices?model=${model}`)).json();
+  voices = list.map((v) => (typeof v === "string" ? v : v.id));
+  const kept = mixRows.filter((r) => voices.includes(r.name));
+  if (kept.length) {
+    setMix(kept);
+  } else {
+    const fallback = voices.includes("af_heart") ? "af_heart" : voices[0];
+    setMix(fallback ? [{ name: fallback, weight: 1 }] : []);
+  }
+  renderVoiceList();
+}
+
+function renderVoiceList() {
+  const query = ui.voiceSearch.value.trim().toLowerCase();
+  const shown = voices.filter((v) => v.toLowerCase().includes(query));
+  ui.voiceList.replaceChildren(...shown.map((name) => {
+    const li = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = name;
+    button.dataset.voice = name;
+    button.setAttribute("aria-pressed", String(mixRows.some((r) => r.name === name)));
+    button.addEventListener("click", () => addVoice(name));
+    li.append(button);
+    return li;
+  }));
+  if (!shown.length) ui.voiceList.append(Object.assign(document.createElement("li"), { textContent: "no voice matches" }));
+}
+
+function addVoice(name) {
+  if (mixRows.some((r) => r.name === name)) return;
+  setMix([...mixRows, { name, weight: 1 }]);
+}
+
+/** Replaces the mix; `fromText` keeps the voice field as the user typed it. */
+function setMix(rows, fromText = false) {
+  mixRows = rows;
+  if (!fromText) ui.voice.value = mixString(rows);
+  renderMix();
+}
+
+function renderMix() {
+  for (const button of ui.voiceList.querySelectorAll("button[data-voice]")) {
+    button.setAttribute("aria-pressed", String(mixRows.some((r) => r.name === button.dataset.voice)));
+  }
+  ui.mix.replaceChildren(...mixRows.map((row, index) => {
+    const li = document.createElement("li");
+    const name = Object.assign(document.createElement("span"), { className: "name", textContent: row.name });
+    const weight = Object.assign(document.createElement("input"), {
+      type: "number", min: "0.05", step: "0.5", value: String(row.weight), title: `weight of ${row.name}`,
+    });
+    weight.setAttribute("aria-label", `weight of ${row.name}`);
+    weight.addEventListener("input", () => {
+      const value = Number(weight.value);
+      if (value > 0) setMixWeight(index, value);
+    });
+    const remove = Object.assign(document.createElement("button"), { type: "button", textContent: "✕" });
+    remove.setAttribute("aria-label", `remove ${row.name}`);
+    remove.addEventListener("click", () => setMix(mixRows.filter((_, i) => i !== index)));
+    li.append(name, weight, remove);
+    return li;
+  }));
+}
+
+function setMixWeight(index, value) {
+  mixRows[index] = { ...mixRows[index], weight: value };
+  ui.voice.value = mixString(mixRows);
+}
+
+// ---- playback ----------------------------------------------------------------------------------
+
+function setState(state) {
+  ui.player.dataset.state = state;
+  const busy = state === "loading" || state === "playing";
+  ui.play.disabled = busy;
+  ui.stop.disabled = !busy;
+  ui.download.disabled = !(session && session.complete) || busy;
+}
+
+async function openStream(request, signal) {
+  const body = { ...request, response_format: "pcm", stream: true };
+  if (captions !== "unavailable") {
+    try {
+      const response = await apiFetch("/dev/captioned_speech", { json: body, signal });
+      captions = "available";
+      return { response, captioned: true };
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 404)) throw err;
+      captions = "unavailable";
+    }
+  }
+  return { response: await apiFetch("/v1/audio/speech", { json: body, signal }), captioned: false };
+}
+
+function tick() {
+  const s = session;
+  if (!s || s.player.closed) return;
+  const position = s.player.position;
+  const duration = s.player.duration;
+  ui.progress.max = Math.max(duration, 0.001);
+  ui.progress.value = position;
+  ui.time.textContent = `${position.toFixed(1)} / ${duration.toFixed(1)} s`;
+  ui.player.dataset.position = position.toFixed(3);
+  transcript.highlight(position);
+  if (ui.player.dataset.state === "playing" || ui.player.dataset.state === "loading") requestAnimationFrame(tick);
+}
+
+function stopPlayback() {
+  if (!session) return;
+  session.controller.abort();
+  session.player.stop();
+}
+
+async function play() {
+  clearError();
+  stopPlayback();
+  const text = ui.text.value;
+  const request = {
+    model: ui.model.value,
+    input: text,
+    voice: ui.voice.value.trim(),
+    speed: Number(ui.speed.value),
+    // Download asks the server again for another format: the same seed gives the same audio.
+    seed: Math.floor(Math.random() * 2 ** 31),
+  };
+  const s = { controller: new AbortController(), player: new PcmStreamPlayer(), request, pcm: [], bytes: 0,
+              complete: false };
+  session = s;
+  transcript.reset(text);
+  Object.assign(ui.player.dataset, { position: "0", bytes: "0", bytesAtStart: "", captions: "" });
+  setState("loading");
+  setStatus("Generating…");
+  const onBytes = (bytes) => {
+    s.pcm.push(bytes);
+    s.bytes += bytes.length;
+    s.player.push(bytes);
+    ui.player.dataset.bytes = String(s.bytes);
+    if (!ui.player.dataset.bytesAtStart && s.player.started) {
+      // Recorded so that one can see playback began before the body was complete.
+      ui.player.dataset.bytesAtStart = String(s.bytes);
+      setState("playing");
+      setStatus("Playing while the rest is generated…");
+    }
+  };
+  try {
+    const { response, captioned } = await openStream(request, s.controller.signal);
+    const seed = Number(response.headers.get("X-Seed"));
+    if (Number.isSafeInteger(seed)) request.seed = seed;
+    ui.player.dataset.captions = captioned ? "on" : "off";
+    requestAnimationFrame(tick);
+    try {
+      if (captioned) await readCaptioned(response, onBytes, (words) => transcript.addWords(words));
+      else await readRaw(response, onBytes);
+    } catch (err) {
+      if (err.name === "AbortError" || err instanceof ApiError) throw err;
+      // The server aborts the connection when a request fails after audio was sent (never a clean end).
+      throw new ApiError(0, `the audio stream broke off before the end (${err.message})`);
+    }
+    s.complete = true;
+    ui.player.dataset.bytes = String(s.bytes);
+    setStatus(`Generated ${s.player.duration.toFixed(1)} s of audio${captioned ? "" : " (no word timings on this server)"}; playing…`);
+    await s.player.finished();
+    if (session !== s) return;
+    setState("done");
+    tick();
+    setStatus(`Done: ${s.player.duration.toFixed(1)} s of audio.`);
+  } catch (err) {
+    if (session !== s) return;
+    s.player.stop();
+    if (err.name === "AbortError") {
+      setState(s.complete ? "done" : "stopped");
+      setStatus("Stopped.");
+      return;
+    }
+    setState("error");
+    setStatus("");
+    showError(err);
+  }
+}
+
+async function download() {
+  const s = session;
+  if (!s || !s.complete) return;
+  const format = ui.format.value;
+  clearError();
+  try {
+    if (format === "pcm") {
+      saveBlob(new Blob(s.pcm, { type: "application/octet-stream" }), "speech.pcm");
+    } else if (format === "wav") {
+      saveBlob(new Blob([wavHeader(s.bytes), ...s.pcm], { type: "audio/wav" }), "speech.wav");
+    } else {
+      ui.download.disabled = true;
+      setStatus(`Preparing ${format}…`);
+      const response = await apiFetch("/v1/audio/speech", { json: { ...s.request, response_format: format, stream: false } });
+      saveBlob(await response.blob(), `speech.${format}`);
+      setStatus(`Saved speech.${format}.`);
+    }
+  } catch (err) {
+    showError(err);
+  } finally {
+    ui.download.disabled = !(session && session.complete);
+  }
+}
+
+// ---- wiring ------------------------------------------------------------------------------------
+
+function updateCount() {
+  const count = [...ui.text.value].length; // code points, as the server counts them
+  ui.charCount.textContent = count.toLocaleString();
+}
+
+function updateSpeed() { ui.speedValue.textContent = `${Number(ui.speed.value).toFixed(2)}×`; }
+
+async function loadAll() {
+  clearError();
+  try {
+    await loadModels();
+    await loadVoices();
+  } catch (err) {
+    showError(err);
+  }
+}
+
+ui.text.addEventListener("input", updateCount);
+ui.text.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) play(); });
+ui.speed.addEventListener("input", updateSpeed);
+ui.model.addEventListener("change", () => loadVoices().catch(showError));
+ui.voiceSearch.addEventListener("input", renderVoiceList);
+ui.voice.addEventListener("input", () => {
+  const rows = parseMix(ui.voice.value);
+  setMix(rows || [], true);
+});
+ui.play.addEventListener("click", play);
+ui.stop.addEventListener("click", stopPlayback);
+ui.download.addEventListener("click", download);
+ui.keyToggle.addEventListener("click", () => { ui.auth.hidden ? openAuth() : (ui.auth.hidden = true); });
+ui.keySave.addEventListener("click", () => { storeKey(ui.apiKey.value.trim()); loadAll(); });
+ui.apiKey.addEventListener("keydown", (e) => { if (e.key === "Enter") ui.keySave.click(); });
+
+ui.apiKey.value = storedKey();
+if (ui.apiKey.value) ui.auth.hidden = false;
+updateCount();
+updateSpeed();
+setState("idle");
+loadAll();
