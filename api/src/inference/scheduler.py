@@ -99,13 +99,18 @@ class SynthesisStream:
         self.started = False                       # a chunk of it has run (guarded by the lock)
 
     async def submit(self, input_ids: list[int], ref_s: torch.Tensor, speed: float,
-                     fault: Optional[str] = None) -> None:
-        """Queue the next chunk; waits while this stream already has ``lookahead`` chunks in hand."""
+                     fault: Optional[str] = None, seed_index: Optional[int] = None) -> None:
+        """Queue the next chunk; waits while this stream already has ``lookahead`` chunks in hand.
+
+        The chunk's noise seed derives from the request seed and ``seed_index`` (default: the
+        submission index), so a caller that skips chunks (served from a cache) keeps the others' seeds.
+        """
         await self._slots.acquire()
         if self.closed:
             self._slots.release()
             raise StreamClosed()
-        job = ChunkJob(self, self._submitted, input_ids, ref_s, speed, chunk_seed(self.seed, self._submitted), fault)
+        index = self._submitted if seed_index is None else seed_index
+        job = ChunkJob(self, self._submitted, input_ids, ref_s, speed, chunk_seed(self.seed, index), fault)
         self._submitted += 1
         self._scheduler._enqueue(job)
 
