@@ -2,6 +2,7 @@
 
 Each field is documented in README.md's settings table; the env var is the field name in upper case.
 """
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -28,6 +29,13 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     torch_threads: int = Field(0, ge=0)
     default_voice: str = "af_heart"
+    normalize_voice_weights: bool = True
+    allow_voice_save: bool = False
+
+    # Download links (return_download_link)
+    temp_file_dir: Path = Path(tempfile.gettempdir()) / "kokoro-downloads"
+    temp_file_max_mb: float = Field(1024.0, gt=0)
+    temp_file_max_age_s: float = Field(3600.0, gt=0)
 
     # Admission
     max_input_chars: int = Field(200_000, ge=1)

@@ -39,7 +39,8 @@ def build_backend(spec: VersionSpec, settings: Settings, device: str) -> KokoroB
     """Load one version from MODEL_DIR (blocking: call it off the event loop)."""
     config = spec.load_config(spec.config_path(settings.model_dir))
     model = load_kmodel(spec, config, spec.weights_path(settings.model_dir)).to(device).eval()
-    voices = VoiceLibrary(spec.voices_dir(settings.model_dir), spec.voice_rows, load_openai_voice_map(spec.version))
+    voices = VoiceLibrary(spec.voices_dir(settings.model_dir), spec.voice_rows, load_openai_voice_map(spec.version),
+                          normalize_weights=settings.normalize_voice_weights)
     return KokoroBackend(spec, model, config, voices, device)
 
 

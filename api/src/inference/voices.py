@@ -2,9 +2,12 @@
 
 A pack is a float32 tensor ``[rows, 1, 256]``: one style vector per input length. A mix
 ``af_bella(2)+af_sky(1)`` is the weighted mean of its packs; a ``-`` term subtracts its pack scaled by
-its weight (``a-b(0.3)`` = a - 0.3 b). Weights are normalized by the sum of the added terms.
+its weight (``a-b(0.3)`` = a - 0.3 b). Weights are normalized by the sum of the added terms, unless the
+library is made with ``normalize_weights=False`` (then ``a(0.5)`` is half a pack).
 """
 import json
+import math
+import os
 import re
 import threading
 from collections import OrderedDict
@@ -14,13 +17,20 @@ from typing import Optional
 
 import torch
 
-from ..core.errors import InvalidRequest
+from ..core.errors import Conflict, InvalidRequest
 
 OPENAI_VOICES_FILE = Path(__file__).resolve().parents[1] / "core" / "openai_voices.json"
 
 _TERM = re.compile(r"\s*([+-]?)\s*([A-Za-z0-9_]{1,64})\s*(?:\(\s*([0-9]*\.?[0-9]+)\s*\))?\s*")
 _NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 MAX_MIX_TERMS = 16
+# Above this a weight is a typo, not a mix: un-normalized it would scale the style into noise.
+MAX_MIX_WEIGHT = 100.0
+
+
+def is_voice_name(name: str) -> bool:
+    """A plain voice name: ``[A-Za-z0-9_]{1,64}``, nothing else (no path separators, no dots)."""
+    return bool(_NAME.fullmatch(name))
 
 
 @dataclass(frozen=True)
@@ -37,14 +47,15 @@ def parse_mix(spec: str) -> list[MixTerm]:
     terms, pos = [], 0
     while pos < len(spec):
         match = _TERM.match(spec, pos)
-        if not match or match.end() == pos or (terms and not match.group(1)) or (not terms and match.group(1) == "-"):
+        if not match or match.end() == pos or (terms and not match.group(1)) or (not terms and match.group(1)):
             raise InvalidRequest(
                 f"cannot parse voice {spec!r}: use a name, or a mix like 'af_bella(2)+af_sky(1)'",
                 param="voice", code="invalid_voice")
         sign = -1.0 if match.group(1) == "-" else 1.0
         weight = float(match.group(3)) if match.group(3) else 1.0
-        if weight <= 0:
-            raise InvalidRequest(f"voice weight must be positive in {spec!r}", param="voice", code="invalid_voice")
+        if not (0 < weight <= MAX_MIX_WEIGHT) or not math.isfinite(weight):
+            raise InvalidRequest(f"voice weight must be above 0 and at most {MAX_MIX_WEIGHT:g} in {spec!r}",
+                                 param="voice", code="invalid_voice")
         terms.append(MixTerm(match.group(2), sign * weight))
         pos = match.end()
         if len(terms) > MAX_MIX_TERMS:
@@ -60,12 +71,17 @@ def load_openai_voice_map(version: str) -> dict[str, str]:
 
 
 class VoiceLibrary:
-    """The voice packs in one folder, loaded on demand and kept (mixes in a small LRU)."""
+    """The voice packs in one folder, loaded on demand and kept (mixes in a small LRU).
 
-    def __init__(self, folder: Path, rows: int, openai_names: Optional[dict[str, str]] = None, mix_cache_size: int = 64):
+    ``save`` adds a pack to the folder under a new name, so later requests (and ``names()``) see it.
+    """
+
+    def __init__(self, folder: Path, rows: int, openai_names: Optional[dict[str, str]] = None, mix_cache_size: int = 64,
+                 normalize_weights: bool = True):
         self.folder = Path(folder)
         self.rows = rows
         self.openai_names = openai_names or {}
+        self.normalize_weights = normalize_weights
         self._packs: dict[str, torch.Tensor] = {}
         self._mixes: OrderedDict[tuple, torch.Tensor] = OrderedDict()
         self._mix_cache_size = mix_cache_size
@@ -73,6 +89,14 @@ class VoiceLibrary:
 
     def names(self) -> list[str]:
         return sorted(p.stem for p in self.folder.glob("*.pt") if _NAME.match(p.stem))
+
+    def _parse(self, spec: str) -> list[MixTerm]:
+        """parse_mix, with the voices this library has in the error (the user is looking for a name)."""
+        try:
+            return parse_mix(spec)
+        except InvalidRequest as exc:
+            raise InvalidRequest(f"{exc.message}. Available voices: {', '.join(self.names())}",
+                                 param=exc.param, code=exc.code) from exc
 
     def _unknown(self, name: str) -> InvalidRequest:
         return InvalidRequest(
@@ -99,18 +123,18 @@ class VoiceLibrary:
     def resolve(self, spec: str) -> tuple[str, torch.Tensor]:
         """Return the canonical mix string and its pack for a name, an OpenAI name or a mix."""
         spec = spec.strip()
-        terms = parse_mix(self.openai_names.get(spec, spec))
+        terms = self._parse(self.openai_names.get(spec, spec))
         terms = [MixTerm(self.openai_names.get(t.name, t.name), t.weight) for t in terms]
         key = tuple((t.name, t.weight) for t in terms)
         canonical = "+".join(f"{t.name}({t.weight:g})" for t in terms).replace("+-", "-")
-        if len(terms) == 1:
+        if len(terms) == 1 and (self.normalize_weights or terms[0].weight == 1.0):
             return terms[0].name, self.pack(terms[0].name)
         with self._lock:
             if key in self._mixes:
                 self._mixes.move_to_end(key)
                 return canonical, self._mixes[key]
         packs = [self.pack(t.name) for t in terms]
-        total = sum(t.weight for t in terms if t.weight > 0)
+        total = sum(t.weight for t in terms if t.weight > 0) if self.normalize_weights else 1.0
         mixed = sum(p * (t.weight / total) for p, t in zip(packs, terms))
         with self._lock:
             self._mixes[key] = mixed
@@ -120,5 +144,45 @@ class VoiceLibrary:
 
     def primary_name(self, spec: str) -> str:
         """The first voice of a spec: its prefix picks the language."""
-        terms = parse_mix(self.openai_names.get(spec.strip(), spec.strip()))
+        terms = self._parse(self.openai_names.get(spec.strip(), spec.strip()))
         return self.openai_names.get(terms[0].name, terms[0].name)
+
+    def save(self, name: str, pack: torch.Tensor, *, overwrite: bool = False) -> Path:
+        """Store ``pack`` as ``<folder>/<name>.pt`` and return its path.
+
+        ``name`` must be a plain voice name (else InvalidRequest) that is no OpenAI name (those would
+        hide it); an existing voice is replaced only with ``overwrite`` (else Conflict, 409). The file
+        appears whole or not at all (written beside, then renamed), and cached mixes using the old
+        pack are dropped.
+        """
+        if not is_voice_name(name):
+            raise InvalidRequest(f"voice name {name!r} must be 1-64 letters, digits or underscores",
+                                 param="name", code="invalid_voice_name")
+        if name in self.openai_names:
+            raise InvalidRequest(f"{name!r} is an OpenAI voice name here (it maps to {self.openai_names[name]!r}); "
+                                 "choose another name", param="name", code="invalid_voice_name")
+        if pack.shape != (self.rows, 1, 256):
+            raise InvalidRequest(f"a voice pack here is [{self.rows}, 1, 256], not {list(pack.shape)}", param="voices",
+                                 code="invalid_voice")
+        path = self.folder / f"{name}.pt"
+        exists = Conflict(f"voice {name!r} already exists; send overwrite: true to replace it", param="name",
+                          code="voice_exists")
+        if path.exists() and not overwrite:
+            raise exists
+        partial = self.folder / f".{name}.{os.getpid()}.{threading.get_ident()}.partial"
+        try:
+            torch.save(pack.detach().to(torch.float32).contiguous().clone(), partial)
+            if overwrite:
+                os.replace(partial, path)
+            else:
+                try:  # link, unlike rename, refuses an existing target: two savers cannot both win
+                    os.link(partial, path)
+                except FileExistsError:
+                    raise exists from None
+        finally:
+            partial.unlink(missing_ok=True)
+        with self._lock:
+            self._packs.pop(name, None)
+            for key in [k for k in self._mixes if any(term == name for term, _ in k)]:
+                del self._mixes[key]
+        return path
