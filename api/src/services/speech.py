@@ -1,14 +1,17 @@
-"""From a validated speech request to the request's own stream of PCM, chunk by chunk.
+"""From a validated speech request to the request's own stream of audio, piece by piece.
 
-``SpeechService.start`` does everything that can refuse a request before a byte is sent (model, voice,
-language, input size, admission, and the first chunk's G2P), so errors arrive as proper 4xx/5xx
-bodies. The returned ``SpeechJob`` feeds the remaining chunks to the scheduler as G2P produces them
-and yields the audio in order.
+``SpeechService.start`` does everything that can refuse a request before a byte is sent (model,
+markup, voices and aliases, languages, input size, admission, and the first chunk's G2P), so errors
+arrive as proper 4xx/5xx bodies. The returned ``SpeechJob`` walks the request's plan (chunks and
+pauses, see ``text_processing.pipeline``): it feeds chunks to the scheduler (or takes them from the
+chunk cache) as G2P produces them, and yields the audio in order, joined and with word timings.
 """
 import asyncio
+import math
 import time
 from dataclasses import dataclass, field
-from typing import AsyncIterator, Iterator, Optional
+from functools import partial
+from typing import AsyncIterator, Hashable, Iterator, Optional
 
 import anyio
 import numpy as np
@@ -16,18 +19,34 @@ import torch
 from loguru import logger
 
 from ..core.config import Settings
-from ..core.errors import InvalidRequest, RequestTimeout
-from ..inference.backend import SAMPLES_PER_FRAME, SAMPLE_RATE, KokoroBackend
+from ..core.errors import Forbidden, InvalidRequest, RequestTimeout
+from ..inference.backend import SAMPLES_PER_FRAME, SAMPLE_RATE, ChunkOutput, KokoroBackend
 from ..inference.model_manager import ModelManager
+from ..inference.scheduler import InferenceScheduler, StreamClosed, SynthesisStream, chunk_seed
 from ..inference.voices import parse_mix
-from ..inference.scheduler import InferenceScheduler, StreamClosed, SynthesisStream
-from ..structures.schemas import SpeechRequest
-from .text_processing.chunker import ChunkLimits, TextChunk, iter_chunks
+from ..structures.schemas import SpeechRequest, VoiceAlias
+from .audio.joiner import JoinPolicy, silence
+from .captions import WordTiming, word_timings
+from .chunk_cache import ChunkCache
+from .text_processing.chunker import ChunkLimits, pack_sentences
+from .text_processing.markup import parse_inline
+from .text_processing.normalizer import normalize_text
+from .text_processing.pipeline import Pause, PlanItem, SpeechChunk, SpeechPlanner, Voicing
+from .text_processing.segments import SpeechSegment
+from .text_processing.ssml import parse_ssml
+from .text_processing.tokens import PhonemeToken
+
+ENGLISH = ("a", "b")
 
 
 def limits_from(settings: Settings) -> ChunkLimits:
     return ChunkLimits(settings.first_chunk_max_tokens, settings.target_min_tokens,
                        settings.target_max_tokens, settings.absolute_max_tokens)
+
+
+def join_policy_from(settings: Settings) -> JoinPolicy:
+    return JoinPolicy(settings.trim_silence, settings.silence_threshold, settings.silence_margin_s,
+                      settings.sentence_pause_s, settings.clause_pause_s, settings.word_pause_s)
 
 
 def to_int16(audio: np.ndarray, volume: float = 1.0) -> np.ndarray:
@@ -40,31 +59,52 @@ def to_int16(audio: np.ndarray, volume: float = 1.0) -> np.ndarray:
 @dataclass
 class Usage:
     input_tokens: int = 0    # phoneme tokens spoken
-    output_tokens: int = 0   # audio frames of 25 ms
+    output_tokens: int = 0   # audio frames of 25 ms delivered (pauses included)
 
     def as_dict(self) -> dict:
         return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens,
                 "total_tokens": self.input_tokens + self.output_tokens}
 
 
+@dataclass(frozen=True)
+class AudioPiece:
+    pcm: np.ndarray                 # s16 mono 24 kHz
+    words: list[WordTiming]         # the words spoken in it (when the job collects them)
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """A chunk on its way: what to say, its ids, and its cached audio when the cache had it."""
+
+    item: SpeechChunk
+    ids: list[int]
+    key: Optional[Hashable]
+    cached: Optional[ChunkOutput]
+
+
 @dataclass
 class SpeechJob:
-    """One admitted request: its chunks go to the scheduler, its PCM comes back in order."""
+    """One admitted request: its chunks go to the scheduler, its audio comes back in order."""
 
     backend: KokoroBackend
     stream: SynthesisStream
-    chunks: Iterator[TextChunk]
-    first_chunk: TextChunk
-    pack: torch.Tensor
+    plan: Iterator[PlanItem]
+    head: list[PlanItem]             # items already taken from the plan (up to the first chunk)
     voice: str
-    speed: float
     volume: float
     timeout_s: float
+    seeded: bool
+    cache: Optional[ChunkCache] = None
+    join: JoinPolicy = field(default_factory=JoinPolicy)
+    with_words: bool = False
     fault_injection: bool = False
     usage: Usage = field(default_factory=Usage)
     chunk_count: int = 0
+    cache_hits: int = 0
     started_at: float = field(default_factory=time.perf_counter)
     first_audio_at: Optional[float] = None
+    _samples: int = 0
+    _order: asyncio.Queue = field(default_factory=asyncio.Queue)
     _feeder: Optional[asyncio.Task] = None
     _closed: bool = False
 
@@ -76,23 +116,43 @@ class SpeechJob:
     def seed(self) -> int:
         return self.stream.seed
 
+    def _items(self) -> Iterator[PlanItem]:
+        yield from self.head
+        yield from self.plan
+
     async def _feed(self) -> None:
-        chunk: Optional[TextChunk] = self.first_chunk
+        items = self._items()
+        index = 0   # position among spoken chunks: the chunk's seed derives from it
         try:
-            while chunk is not None:
-                ids = self.backend.token_ids(chunk.phonemes)
-                if ids:
-                    await self.stream.submit(ids, self.backend.style(self.pack, len(ids)), self.speed,
-                                             self._fault(chunk.text))
-                    self.usage.input_tokens += len(ids)
-                    self.chunk_count += 1
-                chunk = await anyio.to_thread.run_sync(next, self.chunks, None)
+            while (item := await anyio.to_thread.run_sync(next, items, None)) is not None:
+                if isinstance(item, Pause):
+                    self._order.put_nowait(item)
+                    continue
+                ids = self.backend.token_ids(item.chunk.phonemes)
+                if not ids:
+                    continue
+                voicing = item.voicing
+                seed = chunk_seed(self.seed, index) if self.seeded else None
+                key = self.cache.key(self.backend.version, item.chunk.phonemes, voicing.pack, voicing.speed,
+                                     seed) if self.cache else None
+                cached = self.cache.get(key) if self.cache else None
+                if cached is None:
+                    await self.stream.submit(ids, self.backend.style(voicing.pack, len(ids)), voicing.speed,
+                                             self._fault(item.chunk.text), seed_index=index)
+                else:
+                    self.cache_hits += 1
+                self._order.put_nowait(_Planned(item, ids, key, cached))
+                self.usage.input_tokens += len(ids)
+                self.chunk_count += 1
+                index += 1
             self.stream.end_input()
         except StreamClosed:
             pass
         except Exception as exc:
             logger.opt(exception=exc).error("text processing failed")
             self.stream.fail(exc)
+        finally:
+            self._order.put_nowait(None)
 
     def _fault(self, text: str) -> Optional[str]:
         """FAULT_INJECTION test hook: ``[[fault:chunk]]`` / ``[[fault:worker]]`` in a chunk's text."""
@@ -102,28 +162,61 @@ class SpeechJob:
                     return kind
         return None
 
-    async def pcm(self) -> AsyncIterator[np.ndarray]:
-        """The request's audio as s16 mono 24 kHz arrays, one per chunk; closes the job when done.
+    async def pieces(self) -> AsyncIterator[AudioPiece]:
+        """The request's audio in order, one piece per chunk (with the pause before it) or pause.
 
-        Raises RequestTimeout (504) once the request has run for ``timeout_s``.
+        Raises RequestTimeout (504) once the request has run for ``timeout_s``, or the error that
+        failed the request. Closes the job when done.
         """
-        deadline = asyncio.get_running_loop().time() + self.timeout_s
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout_s
+        results = self.stream.results(deadline)
+        join_frames = 0
         try:
-            async for out in self._timed(self.stream.results(deadline)):
+            while True:
+                entry = await asyncio.wait_for(self._order.get(), max(0.0, deadline - loop.time()))
+                if entry is None:
+                    async for _ in results:   # nothing is left but a failure, if there was one
+                        pass
+                    return
+                if isinstance(entry, Pause):
+                    join_frames = 0   # the user chose this pause: no join pause beside it
+                    piece = AudioPiece(silence(round(entry.seconds * SAMPLE_RATE)), [])
+                else:
+                    output = entry.cached or await results.__anext__()
+                    if entry.cached is None and self.cache is not None:
+                        self.cache.put(entry.key, output)
+                    piece = self._chunk_piece(entry, output, join_frames * SAMPLES_PER_FRAME)
+                    join_frames = self.join.pause_after(entry.item.chunk.text)
                 if self.first_audio_at is None:
                     self.first_audio_at = time.perf_counter()
-                self.usage.output_tokens += int(out.pred_dur.sum())
-                yield to_int16(out.audio, self.volume)
-        finally:
-            self.close()
-
-    async def _timed(self, results):
-        try:
-            async for out in results:
-                yield out
+                self._samples += len(piece.pcm)
+                self.usage.output_tokens = math.ceil(self._samples / SAMPLES_PER_FRAME)
+                yield piece
         except asyncio.TimeoutError as exc:
             raise RequestTimeout(f"the request ran past its {self.timeout_s:g} s deadline (REQUEST_TIMEOUT_S)",
                                  code="request_timeout") from exc
+        finally:
+            await results.aclose()
+            self.close()
+
+    def _chunk_piece(self, entry: _Planned, output: ChunkOutput, lead: int) -> AudioPiece:
+        start, end = self.join.trim_bounds(output.audio)
+        if self._samples == 0:
+            lead = 0   # no join pause before the very first audio
+        pcm = to_int16(output.audio[start:end], self.volume)
+        if lead:
+            pcm = np.concatenate([silence(lead), pcm])
+        words = []
+        if self.with_words:
+            words = word_timings(entry.item.chunk.tokens, self.backend.vocab, output.pred_dur,
+                                 (self._samples + lead) / SAMPLE_RATE, start, end - start)
+        return AudioPiece(pcm, words)
+
+    async def pcm(self) -> AsyncIterator[np.ndarray]:
+        """The request's audio as s16 mono 24 kHz arrays (see ``pieces``)."""
+        async for piece in self.pieces():
+            yield piece.pcm
 
     def close(self) -> None:
         """Stop feeding and drop whatever is still queued (idempotent)."""
@@ -137,7 +230,38 @@ class SpeechJob:
 
     @property
     def audio_seconds(self) -> float:
-        return self.usage.output_tokens * SAMPLES_PER_FRAME / SAMPLE_RATE
+        return self._samples / SAMPLE_RATE
+
+
+class _Voicings:
+    """Resolves each segment's voice spec (aliases first) and pace, once per distinct pair."""
+
+    def __init__(self, service: "SpeechService", backend: KokoroBackend, request: SpeechRequest):
+        self.service, self.backend, self.request = service, backend, request
+        self._resolved: dict[tuple, Voicing] = {}
+
+    def _alias(self, spec: str) -> tuple[str, float]:
+        alias = self.request.voice_aliases.get(spec.strip())
+        if alias is None:
+            return spec, 1.0
+        if isinstance(alias, VoiceAlias):
+            return alias.voice, alias.rate
+        return alias, 1.0
+
+    async def resolve(self, voice: Optional[str], rate: Optional[float]) -> Voicing:
+        key = (voice, rate)
+        if key not in self._resolved:
+            spec, alias_rate = self._alias(voice if voice is not None else self.request.voice_name)
+            name, pack = await self.service.voice(self.backend, spec)
+            lang_hint = self.request.lang_code or self.backend.voices.primary_name(name)[:1]
+            lang = self.backend.spec.normalize_lang(lang_hint)
+            g2p = await anyio.to_thread.run_sync(self.backend.g2p, lang)
+            speed = min(4.0, max(0.25, self.request.speed * alias_rate * (rate or 1.0)))
+            self._resolved[key] = Voicing(name, pack, speed, g2p, lang in ENGLISH)
+        return self._resolved[key]
+
+    def __call__(self, segment: SpeechSegment) -> Voicing:
+        return self._resolved[(segment.voice, segment.rate)]
 
 
 class SpeechService:
@@ -148,6 +272,8 @@ class SpeechService:
         self.manager = manager
         self.scheduler = scheduler
         self.limits = limits_from(settings)
+        self.join = join_policy_from(settings)
+        self.cache = ChunkCache(settings.chunk_cache_mb * 1024 * 1024)
 
     def check_input(self, text: str) -> str:
         if len(text) > self.settings.max_input_chars:
@@ -158,7 +284,7 @@ class SpeechService:
             raise InvalidRequest("input is empty", param="input", code="empty_input")
         return text
 
-    async def _voice(self, backend: KokoroBackend, spec: str) -> tuple[str, torch.Tensor]:
+    async def voice(self, backend: KokoroBackend, spec: str) -> tuple[str, torch.Tensor]:
         """Resolve a voice spec; a name that belongs to another version gets an error saying so."""
         try:
             return await anyio.to_thread.run_sync(backend.voices.resolve, spec)
@@ -178,22 +304,54 @@ class SpeechService:
                 f"{backend.spec.model_id} voices: {', '.join(sorted(own))}",
                 param="voice", code="voice_not_in_model") from exc
 
-    async def start(self, request: SpeechRequest) -> SpeechJob:
-        text = self.check_input(request.input)
+    def _segments(self, request: SpeechRequest):
+        if request.ssml:
+            return parse_ssml(request.input, max_pause_s=self.settings.max_pause_s)
+        if request.allow_voice_tags and not self.settings.allow_voice_tags:
+            raise Forbidden("voice and rate tags are disabled on this server (ALLOW_VOICE_TAGS=false)",
+                            param="allow_voice_tags", code="voice_tags_disabled")
+        return parse_inline(request.input, allow_voice_tags=request.allow_voice_tags,
+                            max_pause_s=self.settings.max_pause_s)
+
+    async def start(self, request: SpeechRequest, with_words: bool = False) -> SpeechJob:
+        self.check_input(request.input)
         backend = await self.manager.get(self.manager.version_for(request.model))
-        voice, pack = await self._voice(backend, request.voice_name)
-        lang = backend.spec.normalize_lang(request.lang_code or backend.voices.primary_name(voice)[:1])
-        g2p = await anyio.to_thread.run_sync(backend.g2p, lang)
+        segments = await anyio.to_thread.run_sync(self._segments, request)
+        voicings = _Voicings(self, backend, request)
+        primary = await voicings.resolve(None, None)
+        for segment in segments:
+            if isinstance(segment, SpeechSegment):
+                await voicings.resolve(segment.voice, segment.rate)
+        options = request.normalization_options
+        normalize = partial(normalize_text, options=options) if options.normalize else None
+        plan = SpeechPlanner(self.limits, normalize).plan(segments, voicings)
+        return await self._launch(backend, plan, primary.voice, request, with_words)
+
+    async def start_phonemes(self, request: SpeechRequest, phonemes: str) -> SpeechJob:
+        """Speak phonemes as given (``/dev/generate_from_phonemes``), cut at spaces into model-sized chunks."""
+        backend = await self.manager.get(self.manager.version_for(request.model))
+        voicing = await _Voicings(self, backend, request).resolve(None, None)
+        words = [PhonemeToken("", word, " ") for word in phonemes.split()]
+        chunks = pack_sentences([words], self.limits)
+        plan = (SpeechChunk(chunk, voicing) for chunk in chunks)
+        return await self._launch(backend, plan, voicing.voice, request, False)
+
+    async def _launch(self, backend: KokoroBackend, plan: Iterator[PlanItem], voice: str,
+                      request: SpeechRequest, with_words: bool) -> SpeechJob:
         stream = self.scheduler.open_stream(backend, request.seed)
         try:
-            chunks = iter_chunks(text, g2p, self.limits)
-            first = await anyio.to_thread.run_sync(next, chunks, None)
-            while first is not None and not backend.token_ids(first.phonemes):
-                first = await anyio.to_thread.run_sync(next, chunks, None)
-            if first is None:
-                raise InvalidRequest("input has no speakable text", param="input", code="unspeakable_input")
-            return SpeechJob(backend, stream, chunks, first, pack, voice, request.speed, request.volume_multiplier,
-                             self.settings.request_timeout_s, self.settings.fault_injection)
+            head = []
+            while True:   # up to the first chunk that says something: errors surface before a byte is sent
+                item = await anyio.to_thread.run_sync(next, plan, None)
+                if item is None:
+                    raise InvalidRequest("input has no speakable text", param="input", code="unspeakable_input")
+                head.append(item)
+                if isinstance(item, SpeechChunk) and backend.token_ids(item.chunk.phonemes):
+                    break
+            return SpeechJob(backend, stream, plan, head, voice, request.volume_multiplier,
+                             self.settings.request_timeout_s, request.seed is not None, self.cache, self.join,
+                             with_words, self.settings.fault_injection)
         except BaseException:
             stream.close()
             raise
+

@@ -80,10 +80,16 @@ class EspeakG2P:
         return fix_phonemes(result[0] if result else "", self.lang)
 
     def __call__(self, text: str) -> list[PhonemeToken]:
-        words = self.phonemize(text).split(" ")
-        tokens = [PhonemeToken("", word, " ") for word in words if word]
-        if tokens:
+        words = [word for word in self.phonemize(text).split(" ") if word]
+        tokens = [PhonemeToken("", word, " ") for word in words]
+        written = text.split()
+        if len(written) == len(tokens):
+            # espeak kept the word count: each phoneme word is the written word at the same place
+            for token, word in zip(tokens, written):
+                token.text = word
+        elif tokens:
             tokens[0].text = text   # the chunk's text is the sentence; words are only cut points
+        if tokens:
             tokens[-1].whitespace = ""
         return tokens
 

@@ -7,26 +7,31 @@ import anyio
 from loguru import logger
 
 from ...core.errors import APIError, error_body
+from ..captions import WordTiming
 from ..speech import SpeechJob
 from .writer import StreamingAudioWriter
 
 _CHEAP_FORMATS = ("pcm", "wav")   # no encoder: not worth a thread hop
 
 
-async def encoded_audio(job: SpeechJob, fmt: str) -> AsyncIterator[bytes]:
-    """Encode each chunk as it arrives; encoding runs on a worker thread, never on the event loop."""
+async def encoded_pieces(job: SpeechJob, fmt: str) -> AsyncIterator[tuple[bytes, list[WordTiming]]]:
+    """Encode each piece as it arrives, with the words spoken in it; the last item is the encoder's
+    tail (no words). Encoding runs on a worker thread, never on the event loop."""
     writer = StreamingAudioWriter(fmt)
 
     async def call(fn, *args):
         return fn(*args) if fmt in _CHEAP_FORMATS else await anyio.to_thread.run_sync(fn, *args)
 
-    async for pcm in job.pcm():
-        data = await call(writer.write, pcm)
+    async for piece in job.pieces():
+        yield await call(writer.write, piece.pcm), piece.words
+    yield await call(writer.finish), []
+
+
+async def encoded_audio(job: SpeechJob, fmt: str) -> AsyncIterator[bytes]:
+    """The bytes of one audio file, sent as they are encoded."""
+    async for data, _ in encoded_pieces(job, fmt):
         if data:
             yield data
-    tail = await call(writer.finish)
-    if tail:
-        yield tail
 
 
 def _event(payload: dict) -> bytes:

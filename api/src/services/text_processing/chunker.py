@@ -32,6 +32,7 @@ class ChunkLimits:
 class TextChunk:
     text: str
     phonemes: str
+    tokens: tuple[PhonemeToken, ...] = ()   # what it was joined from (word spans, for captions)
 
 
 def _cost(token: PhonemeToken) -> int:
@@ -42,15 +43,21 @@ def _split_long_token(token: PhonemeToken, limit: int) -> list[PhonemeToken]:
     """A single 'word' over the limit (a long run with no spaces): cut its phonemes evenly."""
     ps = token.phonemes
     parts = [ps[i:i + limit] for i in range(0, len(ps), limit)]
-    return [PhonemeToken(token.text if i == 0 else "", p, "" if i < len(parts) - 1 else token.whitespace)
+    return [PhonemeToken(token.text if i == 0 else "", p, "" if i < len(parts) - 1 else token.whitespace,
+                         token.start, token.end)
             for i, p in enumerate(parts)]
+
+
+def _flatten(tokens: Sequence[PhonemeToken], limit: int) -> list[PhonemeToken]:
+    flat: list[PhonemeToken] = []
+    for t in tokens:
+        flat.extend(_split_long_token(t, limit) if len(t.phonemes) > limit else [t])
+    return flat
 
 
 def fit_tokens(tokens: Sequence[PhonemeToken], limit: int) -> Iterator[list[PhonemeToken]]:
     """Cut ``tokens`` into runs whose phoneme strings are at most ``limit`` long, at the best places."""
-    flat: list[PhonemeToken] = []
-    for t in tokens:
-        flat.extend(_split_long_token(t, limit) if len(t.phonemes) > limit else [t])
+    flat = _flatten(tokens, limit)
     start = 0
     while start < len(flat):
         end, used = start, 0
@@ -88,37 +95,45 @@ def iter_chunks(text: str, g2p: G2P, limits: ChunkLimits = ChunkLimits()) -> Ite
     Chunks with nothing to say (no phonemes, or only punctuation: symbols the G2P cannot speak) are
     not yielded.
     """
-    return _pack((g2p(sentence) for sentence in split_sentences(text)), limits)
+    return pack_sentences((g2p(sentence) for sentence in split_sentences(text)), limits)
 
 
-def _pack(sentences: Iterable[list[PhonemeToken]], limits: ChunkLimits) -> Iterator[TextChunk]:
+def pack_sentences(sentences: Iterable[list[PhonemeToken]], limits: ChunkLimits,
+                   short_first: bool = True) -> Iterator[TextChunk]:
+    """Pack phonemized sentences into chunks; ``short_first``: the first chunk obeys ``first_max``."""
     current: list[PhonemeToken] = []
-    first = True
+    first = short_first
 
     def emit():
         nonlocal current, first
-        chunk = TextChunk(join_text(current), join_phonemes(current))
+        chunk = TextChunk(join_text(current), join_phonemes(current), tuple(current))
         current = []
         if any(symbol.isalpha() for symbol in chunk.phonemes):
             first = False
             return chunk
         return None
 
+    def add(piece: list[PhonemeToken], ceiling: int):
+        if current and len(join_phonemes(current)) + 1 + len(join_phonemes(piece)) > ceiling:
+            yield from filter(None, [emit()])
+        current.extend(piece)
+
     for tokens in sentences:
         if not tokens:
             continue
-        for piece in fit_tokens(tokens, limits.first_max if first else limits.absolute_max):
-            size = len(join_phonemes(piece))
-            ceiling = limits.first_max if first else limits.target_max
-            if current and len(join_phonemes(current)) + 1 + size > ceiling:
-                chunk = emit()
-                if chunk:
-                    yield chunk
-            current.extend(piece)
+        rest: Sequence[PhonemeToken] = tokens
+        if first:
+            # Only the first chunk is short: the rest of a long first sentence packs as usual.
+            flat = _flatten(tokens, limits.first_max)
+            head = next(fit_tokens(flat, limits.first_max))
+            yield from add(head, limits.first_max)
+            rest = flat[len(head):]
+            if rest:
+                yield from filter(None, [emit()])
+        for piece in (fit_tokens(rest, limits.absolute_max) if rest else ()):
+            yield from add(piece, limits.first_max if first else limits.target_max)
         if current and (first or len(join_phonemes(current)) >= limits.target_min):
-            chunk = emit()
-            if chunk:
-                yield chunk
+            yield from filter(None, [emit()])
     if current:
         chunk = emit()
         if chunk:

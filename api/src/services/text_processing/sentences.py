@@ -8,14 +8,19 @@ from typing import Iterator
 _BOUNDARY = re.compile(r"(?<![.!?…])[.!?…]++[\"'”’)\]]*+(?=\s)|(?<![。！？；])[。！？；]++|\n+")
 
 
+def sentence_spans(text: str) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of each sentence of ``text``, in order, surrounding whitespace excluded."""
+    start = 0
+    for end in [m.end() for m in _BOUNDARY.finditer(text)] + [len(text)]:
+        piece = text[start:end]
+        stripped = piece.strip()
+        if stripped:
+            left = start + len(piece) - len(piece.lstrip())
+            yield left, left + len(stripped)
+        start = end
+
+
 def split_sentences(text: str) -> Iterator[str]:
     """Yield the sentences of ``text`` in order, each with its terminal punctuation; never drops text."""
-    start = 0
-    for match in _BOUNDARY.finditer(text):
-        piece = text[start:match.end()].strip()
-        if piece:
-            yield piece
-        start = match.end()
-    tail = text[start:].strip()
-    if tail:
-        yield tail
+    for start, end in sentence_spans(text):
+        yield text[start:end]

@@ -8,6 +8,8 @@ class PhonemeToken:
     text: str
     phonemes: str
     whitespace: str = ""   # what followed the word in the text
+    start: int = -1        # the span of the user's original input it came from (-1: unknown)
+    end: int = -1
 
 
 class G2P(Protocol):

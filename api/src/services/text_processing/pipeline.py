@@ -1,0 +1,89 @@
+"""From parsed segments to the ordered plan a request is spoken from: model-sized chunks and pauses.
+
+Per speech segment: each text piece is normalized (English only), split into sentences and
+phonemized; a user-given pronunciation becomes one token as written; the tokens are packed into
+chunks. Every token keeps the span of the original input it came from, so captions point at what
+the user wrote. The plan is a lazy iterator: the first chunk is ready before the rest is phonemized.
+"""
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, Optional, Sequence, Union
+
+from .chunker import ChunkLimits, TextChunk, pack_sentences
+from .mapped_text import MappedText
+from .segments import PauseSegment, Pronunciation, Segment, SpeechSegment
+from .sentences import sentence_spans
+from .tokens import G2P, PhonemeToken
+
+
+@dataclass(frozen=True)
+class Voicing:
+    """How a segment is spoken: its voice (canonical mix string and pack), pace and G2P."""
+
+    voice: str
+    pack: object            # torch.Tensor [rows, 1, 256]
+    speed: float
+    g2p: G2P
+    english: bool           # English text is normalized before G2P
+
+
+@dataclass(frozen=True)
+class SpeechChunk:
+    chunk: TextChunk
+    voicing: Voicing
+
+
+@dataclass(frozen=True)
+class Pause:
+    seconds: float
+
+
+PlanItem = Union[SpeechChunk, Pause]
+
+
+def locate_tokens(tokens: Sequence[PhonemeToken], sentence: MappedText) -> list[PhonemeToken]:
+    """Give each token the original span of its text, found in order in the (normalized) sentence.
+
+    A token whose text cannot be found (a G2P that rewrote it) gets the span at the search cursor, so
+    times stay monotonic; one whose text is the whole sentence gets the sentence's span.
+    """
+    cursor = 0
+    for token in tokens:
+        if token.start >= 0:
+            continue
+        at = sentence.text.find(token.text, cursor) if token.text else -1
+        if at < 0:
+            token.start, token.end = sentence.span(cursor, cursor)
+            continue
+        token.start, token.end = sentence.span(at, at + len(token.text))
+        cursor = at + len(token.text)
+    return list(tokens)
+
+
+class SpeechPlanner:
+    """Turns segments into a plan; ``normalize`` is applied to English text pieces."""
+
+    def __init__(self, limits: ChunkLimits, normalize: Optional[Callable[[MappedText], MappedText]] = None):
+        self.limits = limits
+        self.normalize = normalize
+
+    def plan(self, segments: Iterable[Segment], voicing_for: Callable[[SpeechSegment], Voicing]) -> Iterator[PlanItem]:
+        short_first = True
+        for segment in segments:
+            if isinstance(segment, PauseSegment):
+                if segment.seconds > 0:
+                    yield Pause(segment.seconds)
+                continue
+            voicing = voicing_for(segment)
+            for chunk in pack_sentences(self._sentences(segment, voicing), self.limits, short_first):
+                short_first = False
+                yield SpeechChunk(chunk, voicing)
+
+    def _sentences(self, segment: SpeechSegment, voicing: Voicing) -> Iterator[list[PhonemeToken]]:
+        for piece in segment.pieces:
+            if isinstance(piece, Pronunciation):
+                yield [PhonemeToken(piece.text, piece.phonemes, " ", piece.start, piece.end)]
+                continue
+            text = self.normalize(piece) if (self.normalize and voicing.english) else piece
+            for start, end in sentence_spans(text.text):
+                sentence = text.slice(start, end)
+                yield locate_tokens(voicing.g2p(sentence.text), sentence)
