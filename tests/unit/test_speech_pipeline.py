@@ -135,3 +135,12 @@ def test_chunk_cache_is_an_lru_bounded_by_bytes():
     off = ChunkCache(0)
     off.put(keys[0], out(10))
     assert off.get(keys[0]) is None
+
+
+def test_a_pronunciation_stays_inside_its_sentence():
+    original = "Say [Kokoro](/kokoro/) now. Next one."
+    segments = [SpeechSegment([MappedText.of("Say ", 0), Pronunciation("Kokoro", "kokoro", 5, 11),
+                               MappedText.of(" now. Next one.", 22)])]
+    sentences = list(SpeechPlanner(ChunkLimits())._sentences(segments[0], voicing()))
+    assert [[t.text for t in s] for s in sentences] == [["Say", "Kokoro", "now", "."], ["Next", "one", "."]]
+    assert original[sentences[0][2].start:sentences[0][2].end] == "now"

@@ -39,6 +39,8 @@ class Pause:
 
 PlanItem = Union[SpeechChunk, Pause]
 
+_SENTENCE_END = tuple(".!?…。！？；\"'”’)]")
+
 
 def locate_tokens(tokens: Sequence[PhonemeToken], sentence: MappedText) -> list[PhonemeToken]:
     """Give each token the original span of its text, found in order in the (normalized) sentence.
@@ -79,11 +81,21 @@ class SpeechPlanner:
                 yield SpeechChunk(chunk, voicing)
 
     def _sentences(self, segment: SpeechSegment, voicing: Voicing) -> Iterator[list[PhonemeToken]]:
+        """The segment's sentences as token lists. A sentence may run across pieces ("Say
+        [Kokoro](/…/) now."): it closes only at terminal punctuation or the segment's end."""
+        open_sentence: list[PhonemeToken] = []
         for piece in segment.pieces:
             if isinstance(piece, Pronunciation):
-                yield [PhonemeToken(piece.text, piece.phonemes, " ", piece.start, piece.end)]
+                open_sentence.append(PhonemeToken(piece.text, piece.phonemes, " ", piece.start, piece.end))
                 continue
             text = self.normalize(piece) if (self.normalize and voicing.english) else piece
-            for start, end in sentence_spans(text.text):
+            spans = list(sentence_spans(text.text))
+            for n, (start, end) in enumerate(spans):
                 sentence = text.slice(start, end)
-                yield locate_tokens(voicing.g2p(sentence.text), sentence)
+                open_sentence.extend(locate_tokens(voicing.g2p(sentence.text), sentence))
+                closed = n < len(spans) - 1 or sentence.text.endswith(_SENTENCE_END) or text.text[end:].count("\n")
+                if closed and open_sentence:
+                    yield open_sentence
+                    open_sentence = []
+        if open_sentence:
+            yield open_sentence
