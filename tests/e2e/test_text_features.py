@@ -209,3 +209,18 @@ def test_japanese_is_spoken_or_refused_clearly(server):
         assert error["code"] == "language_unavailable" and "Japanese" in error["message"]
     else:
         assert len(pcm(server, input="こんにちは", lang_code="j")) > 0
+
+
+def test_v0_19_captions_phonemes_and_tags(server):
+    text = "Hello there, my friend. [pause:0.5s] It costs $5."
+    result = captioned(server, input=text, model="kokoro-v0_19", voice="af")
+    words = result["timestamps"]
+    assert words and all(0 <= w["text_start"] < w["text_end"] <= len(text) for w in words)
+    assert "friend." in {text[w["text_start"]:w["text_end"]] for w in words} | {w["word"] for w in words}
+    audio = decode(base64.b64decode(result["audio"]), "wav")
+    assert words[-1]["end_time"] <= audio.duration + 1e-6
+    r = httpx.post(server.url + "/dev/generate_from_phonemes", timeout=120, json={
+        "model": "kokoro-v0_19", "voice": "af_bella", "phonemes": "həlˈoʊ wˈɜːld", "response_format": "flac"})
+    assert r.status_code == 200 and decode(r.content, "flac").duration > 0
+    tagged = pcm(server, model="kokoro-v0_19", voice="af", input="[voice:bf_emma]Hello there.", allow_voice_tags=True)
+    assert np.array_equal(tagged, pcm(server, model="kokoro-v0_19", voice="bf_emma", input="Hello there."))
