@@ -23,7 +23,9 @@ from .inference.download import MissingModelFiles, ensure_version_files
 from .inference.model_manager import ModelManager
 from .inference.scheduler import InferenceScheduler
 from .routers import health, metrics, models, openai_compatible
+from .routers import downloads as download_routes, voices as voice_routes
 from .routers.web import PREFIX as WEB_PREFIX, mount_web_ui
+from .services.downloads import DownloadStore
 from .services.speech import SpeechService
 from .structures.schemas import SpeechRequest
 
@@ -95,17 +97,21 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
                                              settings.slow_reader_timeout_s)
     app.state.speech = SpeechService(settings, app.state.manager, app.state.scheduler)
     app.state.metrics_registry = metrics.make_registry(app)
+    app.state.downloads = DownloadStore(settings.temp_file_dir, int(settings.temp_file_max_mb * 1024 * 1024),
+                                        settings.temp_file_max_age_s)
     install_error_handlers(app)
     # Last added runs first: ids for everything, then CORS (answers preflights), keys, body limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(ApiKeyMiddleware, keys=settings.api_keys, public_prefixes=("/health", WEB_PREFIX))
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
-                       allow_headers=["*"], expose_headers=["X-Seed", "X-Model-Version", "X-Request-ID"])
+                       allow_headers=["*"], expose_headers=["X-Seed", "X-Model-Version", "X-Request-ID", "X-Download-Path"])
     app.add_middleware(RequestIdMiddleware)
     app.include_router(openai_compatible.router)
     app.include_router(models.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(voice_routes.router)
+    app.include_router(download_routes.router)
     if settings.enable_web_ui:
         mount_web_ui(app)
     return app

@@ -126,7 +126,9 @@ class VoiceLibrary:
         terms = self._parse(self.openai_names.get(spec, spec))
         terms = [MixTerm(self.openai_names.get(t.name, t.name), t.weight) for t in terms]
         key = tuple((t.name, t.weight) for t in terms)
-        canonical = "+".join(f"{t.name}({t.weight:g})" for t in terms).replace("+-", "-")
+        # Re-parseable (the language is read back from it): a subtraction is "-name(w)", not "+name(-w)".
+        canonical = "".join(f"{'-' if t.weight < 0 else '+' if i else ''}{t.name}({abs(t.weight):g})"
+                            for i, t in enumerate(terms))
         if len(terms) == 1 and (self.normalize_weights or terms[0].weight == 1.0):
             return terms[0].name, self.pack(terms[0].name)
         with self._lock:

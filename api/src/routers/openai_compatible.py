@@ -11,8 +11,10 @@ from ..dependencies import get_manager, get_speech_service
 from ..inference.model_manager import ModelManager
 from ..services.audio.streaming import encoded_audio, sse_events
 from ..services.audio.writer import CONTENT_TYPES
+from ..services.downloads import DownloadStore, tee_audio, tee_sse
 from ..services.speech import SpeechJob, SpeechService
 from ..structures.schemas import SpeechRequest, VoiceInfo, VoiceList
+from .downloads import download_path, get_download_store
 
 router = APIRouter(prefix="/v1", tags=["OpenAI compatible"])
 
@@ -28,19 +30,28 @@ def _log(job: SpeechJob, request: SpeechRequest, status: str) -> None:
 
 @router.post("/audio/speech", summary="Generate speech from text",
              responses={200: {"content": {ct: {} for ct in CONTENT_TYPES.values()} | {"text/event-stream": {}}}})
-async def create_speech(request: SpeechRequest, service: SpeechService = Depends(get_speech_service)):
+async def create_speech(request: SpeechRequest, http: Request, service: SpeechService = Depends(get_speech_service),
+                        downloads: DownloadStore = Depends(get_download_store)):
     job = await service.start(request)
     fmt = request.response_format
     headers = {"X-Seed": str(job.seed), "X-Model-Version": job.backend.version}
+    # return_download_link: the body is copied to a file as it goes out, published once complete.
+    pending = downloads.reserve(fmt) if request.return_download_link else None
+    if pending:
+        headers["X-Download-Path"] = download_path(http, pending.name)
+
+    def audio():
+        return tee_audio(encoded_audio(job, fmt), pending) if pending else encoded_audio(job, fmt)
 
     if request.stream_format == "sse":
-        return StreamingResponse(_logged(job, request, sse_events(job, fmt)), media_type="text/event-stream",
+        events = tee_sse(sse_events(job, fmt), pending) if pending else sse_events(job, fmt)
+        return StreamingResponse(_logged(job, request, events), media_type="text/event-stream",
                                  headers={**headers, "Cache-Control": "no-cache"})
     if request.stream:
-        return StreamingResponse(_logged(job, request, encoded_audio(job, fmt)), media_type=CONTENT_TYPES[fmt],
+        return StreamingResponse(_logged(job, request, audio()), media_type=CONTENT_TYPES[fmt],
                                  headers={**headers, "Content-Disposition": f"attachment; filename=speech.{fmt}"})
     try:
-        body = b"".join([data async for data in encoded_audio(job, fmt)])
+        body = b"".join([data async for data in audio()])
     except APIError as exc:
         _log(job, request, f"error {exc.status_code}")
         return error_response(exc)

@@ -30,6 +30,8 @@ class SpeechRequest(BaseModel):
     lang_code: Optional[str] = Field(None, description="Override the language picked from the voice prefix")
     volume_multiplier: float = Field(1.0, ge=0.0, le=10.0)
     seed: Optional[int] = Field(None, ge=0, le=2**63 - 1, description="Same seed, same audio bytes")
+    return_download_link: bool = Field(
+        False, description="Also keep the finished file: its path is in the X-Download-Path response header")
 
     @property
     def voice_name(self) -> str:

@@ -1,0 +1,38 @@
+"""``GET /v1/download/{name}``: the finished file a ``return_download_link`` speech request points at."""
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+
+from ..core.errors import InvalidRequest
+from ..services.downloads import DownloadStore
+
+router = APIRouter(prefix="/v1", tags=["Downloads"])
+PATH_PREFIX = "/v1/download/"
+_READ_SIZE = 256 * 1024
+
+
+def get_download_store(request: Request) -> DownloadStore:
+    return request.app.state.downloads
+
+
+def download_path(request: Request, name: str) -> str:
+    """The link to a download as this client reaches the app (under its root path, if any)."""
+    return f"{request.scope.get('root_path', '')}{PATH_PREFIX}{name}"
+
+
+# `:path` so that every name, separators and all, reaches the store's check and gets the same 404.
+@router.get("/download/{name:path}", summary="Download a finished speech file (see return_download_link)",
+            responses={200: {"content": {"audio/mpeg": {}}}, 404: {"description": "no such file (or not finished)"}})
+async def download(name: str, store: DownloadStore = Depends(get_download_store)):
+    opened = store.open(name)
+    if opened is None:
+        raise InvalidRequest("download not found: it is unfinished, expired or never existed",
+                             param="name", code="download_not_found", status_code=404)
+    file, size = opened
+
+    def chunks():   # a plain generator: Starlette iterates it on a worker thread, off the event loop
+        with file:
+            while data := file.read(_READ_SIZE):
+                yield data
+
+    return StreamingResponse(chunks(), media_type=store.media_type(name),
+                             headers={"Content-Length": str(size), "Content-Disposition": f'attachment; filename="{name}"'})
