@@ -224,3 +224,11 @@ def test_v0_19_captions_phonemes_and_tags(server):
     assert r.status_code == 200 and decode(r.content, "flac").duration > 0
     tagged = pcm(server, model="kokoro-v0_19", voice="af", input="[voice:bf_emma]Hello there.", allow_voice_tags=True)
     assert np.array_equal(tagged, pcm(server, model="kokoro-v0_19", voice="bf_emma", input="Hello there."))
+
+
+def test_chunk_joins_get_a_pause_by_punctuation(server):
+    # the first chunk closes after the first sentence: the join after it is SENTENCE_PAUSE_S of silence
+    audio = pcm(server, input="Hello there. And now, some more words to say.")
+    assert 6_000 <= longest_zero_run(audio) <= 6_004
+    # one chunk only: no join, no inserted silence
+    assert longest_zero_run(pcm(server, input="Hello there")) < 600
