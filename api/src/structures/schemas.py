@@ -1,8 +1,12 @@
 """Request and response bodies of the OpenAI-compatible API."""
+import re
 from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..services.text_processing.normalizer import NormalizationOptions
+
+_ALIAS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 AudioFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
 
 
@@ -10,6 +14,15 @@ class VoiceRef(BaseModel):
     """OpenAI's object form of a voice: ``{"id": "..."}``."""
 
     id: str
+
+
+class VoiceAlias(BaseModel):
+    """A per-request voice alias with its own pace: ``{"voice": "af_bella(2)+af_sky", "rate": 1.1}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    voice: str = Field(..., min_length=1, max_length=1000)
+    rate: float = Field(1.0, gt=0.0, le=4.0, description="Multiplies the request's speed")
 
 
 class SpeechRequest(BaseModel):
@@ -32,6 +45,12 @@ class SpeechRequest(BaseModel):
     seed: Optional[int] = Field(None, ge=0, le=2**63 - 1, description="Same seed, same audio bytes")
     return_download_link: bool = Field(
         False, description="Also keep the finished file: its path is in the X-Download-Path response header")
+    normalization_options: NormalizationOptions = Field(default_factory=NormalizationOptions)
+    ssml: bool = Field(False, description="Read input as SSML (break, prosody rate, voice, phoneme, sub, say-as)")
+    allow_voice_tags: bool = Field(False, description="Honour inline [voice:name] and [rate:x] tags")
+    voice_aliases: dict[str, Union[str, VoiceAlias]] = Field(
+        default_factory=dict, max_length=64,
+        description="Names for this request: alias -> a voice mix, or {voice, rate}; usable as voice and in tags")
 
     @property
     def voice_name(self) -> str:
@@ -41,6 +60,16 @@ class SpeechRequest(BaseModel):
     @classmethod
     def _strip_model(cls, value: str) -> str:
         return value.strip()
+
+    @field_validator("voice_aliases")
+    @classmethod
+    def _check_aliases(cls, value: dict) -> dict:
+        for name, target in value.items():
+            if not _ALIAS_NAME.match(name):
+                raise ValueError(f"alias name {name!r} must be 1-64 letters, digits, '_' or '-'")
+            if isinstance(target, str) and not 0 < len(target) <= 1000:
+                raise ValueError(f"alias {name!r} needs a voice")
+        return {name.strip(): target for name, target in value.items()}
 
 
 class VoiceInfo(BaseModel):
