@@ -51,6 +51,17 @@ class Settings(BaseSettings):
     target_max_tokens: int = Field(250, ge=1, le=510)
     absolute_max_tokens: int = Field(450, ge=1, le=510)
 
+    # Markup, joins and repeated text
+    allow_voice_tags: bool = True
+    max_pause_s: float = Field(10.0, ge=0)
+    trim_silence: bool = True
+    silence_threshold: float = Field(0.01, ge=0, le=1)
+    silence_margin_s: float = Field(0.05, ge=0)
+    sentence_pause_s: float = Field(0.25, ge=0, le=5)
+    clause_pause_s: float = Field(0.12, ge=0, le=5)
+    word_pause_s: float = Field(0.05, ge=0, le=5)
+    chunk_cache_mb: int = Field(64, ge=0)
+
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_request_bytes: int = Field(2 * 1024 * 1024, ge=1024)
