@@ -22,7 +22,7 @@ from .core.middleware import ApiKeyMiddleware, BodyLimitMiddleware, RequestIdMid
 from .inference.download import MissingModelFiles, ensure_version_files
 from .inference.model_manager import ModelManager
 from .inference.scheduler import InferenceScheduler
-from .routers import health, metrics, models, openai_compatible
+from .routers import dev, health, metrics, models, openai_compatible
 from .routers import downloads as download_routes, voices as voice_routes
 from .routers.web import PREFIX as WEB_PREFIX, mount_web_ui
 from .services.downloads import DownloadStore
@@ -110,6 +110,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(dev.router)
     app.include_router(voice_routes.router)
     app.include_router(download_routes.router)
     if settings.enable_web_ui:
