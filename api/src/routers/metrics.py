@@ -37,6 +37,11 @@ class ServerCollector:
         for version, count in manager.build_counts.items():
             builds.add_metric([version], count)
         yield builds
+        cache = self.app.state.speech.cache
+        yield CounterMetricFamily("kokoro_chunk_cache_hits", "Chunks served from the chunk cache", value=cache.hits)
+        yield CounterMetricFamily("kokoro_chunk_cache_misses", "Chunk cache look-ups that ran the model",
+                                  value=cache.misses)
+        yield GaugeMetricFamily("kokoro_chunk_cache_bytes", "Audio held by the chunk cache", value=cache.size_bytes)
 
 
 def make_registry(app) -> CollectorRegistry:
