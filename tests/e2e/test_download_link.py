@@ -153,3 +153,19 @@ def test_symlink_in_the_folder_is_404(server):
         assert status == 404 and b"root:" not in body
     finally:
         (folder / name).unlink()
+
+
+def test_abandoned_stream_leaves_no_partial_file(server):
+    from api.src.core.config import Settings
+
+    folder = Settings().temp_file_dir
+    with httpx.stream("POST", server.url + "/v1/audio/speech", timeout=120,
+                      json=speech(server, input=LONG_TEXT, response_format="pcm")) as r:
+        name = r.headers["x-download-path"].rsplit("/", 1)[1]
+        next(r.iter_raw())
+        assert (folder / f".{name}.partial").is_file()   # being written as it goes out
+    deadline = time.monotonic() + 20
+    while (folder / f".{name}.partial").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not (folder / f".{name}.partial").exists()
+    assert not (folder / name).exists()

@@ -117,6 +117,11 @@ def test_bad_mixes_are_400_listing_voices(server, voices, words):
     assert_envelope(r, 400, words=words)
 
 
+def test_speech_with_a_subtraction_mix(server):
+    # The canonical name of a mix is read back for its language: "a(1)-b(0.3)" must parse again.
+    assert len(speak_pcm(server, "af_bella-af_sky(0.3)")) > 1000
+
+
 @pytest.mark.parametrize("voice", ["af_bella(0)", "+af_bella", "af_bella+", "af_bella(1000)", "af_bella(nan)"])
 def test_speech_refuses_the_same_mixes(server, voice):
     r = httpx.post(server.url + "/v1/audio/speech", json={"input": "Hello.", "voice": voice}, timeout=60)
