@@ -14,6 +14,8 @@ from api.src.inference.scheduler import InferenceScheduler, StreamClosed, chunk_
 class RecordingBackend:
     """Runs 'chunks' whose output encodes (label, seed draw); blocks until released, to control order."""
 
+    device = "cpu"   # the worker's per-batch GPU memory hook reads it
+
     def __init__(self):
         self.ran: list[tuple[str, int]] = []
         self.gate = threading.Semaphore(0)
@@ -185,3 +187,203 @@ def test_a_reader_that_stops_is_cut_off_and_a_dead_worker_restarted():
             scheduler.stop()
 
     assert run(main()) == [3]
+
+
+# -- batching, backpressure and out-of-memory ----------------------------------------------------
+
+
+class LabelBackend:
+    """A backend that is only an identity for the scheduler's picks (nothing runs)."""
+
+    device = "cpu"
+
+
+async def started_stream(scheduler, backend, seed, *lengths):
+    """A stream whose first chunk has already run, with chunks of the given lengths queued."""
+    stream = scheduler.open_stream(backend, seed=seed)
+    stream.started = True
+    for n in lengths:
+        await stream.submit([seed] * n, None, 1.0)
+    return stream
+
+
+def test_batch_takes_same_version_up_to_the_limits_grouped_by_length():
+    async def main():
+        scheduler = InferenceScheduler(16, lookahead=4, max_batch_size=3, max_batch_tokens=10_000, max_padding=0.2)
+        scheduler._running = True
+        a, b = LabelBackend(), LabelBackend()
+        for seed, n in ((1, 100), (2, 98), (3, 20), (4, 95), (6, 97)):
+            await started_stream(scheduler, a, seed, n)
+        await started_stream(scheduler, b, 5, 100)
+        first = [job.input_ids[0] for job in take(scheduler)]
+        rest = [[job.input_ids[0] for job in take(scheduler)] for _ in range(3)]
+
+        tight = InferenceScheduler(16, lookahead=4, max_batch_size=8, max_batch_tokens=2 * 102, max_padding=0.3)
+        tight._running = True
+        for seed in (1, 2, 3):
+            await started_stream(tight, a, seed, 100)
+        budget = [job.input_ids[0] for job in take(tight)]
+        return first, rest, budget
+
+    first, rest, budget = run(main())
+    assert first == [1, 2, 4]     # the 20-phoneme chunk would pad too much, b is another version, size cap 3
+    assert rest == [[3], [6], [5]]  # then turns go on: the short one alone, the other version in its own batch
+    assert budget == [1, 2]       # 3 x 102 padded phonemes exceed MAX_BATCH_TOKENS
+
+
+def test_batching_keeps_first_chunks_first_whatever_their_length():
+    async def main():
+        scheduler = InferenceScheduler(16, lookahead=4, max_batch_size=8, max_padding=0.3)
+        scheduler._running = True
+        backend = LabelBackend()
+        await started_stream(scheduler, backend, 1, 200, 200)
+        new_short = scheduler.open_stream(backend, seed=2)
+        await new_short.submit([2] * 10, None, 1.0)
+        new_long = scheduler.open_stream(backend, seed=3)
+        await new_long.submit([3] * 150, None, 1.0)
+        first = [job.input_ids[0] for job in take(scheduler)]
+        rest = [job.input_ids[0] for job in take(scheduler)]
+        return first, rest
+
+    first, rest = run(main())
+    assert first == [2, 3]        # both new requests, despite the padding; the running one waits
+    assert rest == [1, 1]         # then the running one's two chunks, in its own order, in one batch
+
+
+def test_fifo_policy_serves_in_arrival_order():
+    async def main():
+        scheduler = InferenceScheduler(8, lookahead=4, policy="fifo")
+        scheduler._running = True
+        backend = LabelBackend()
+        a = await started_stream(scheduler, backend, 1, 5, 5)
+        b = scheduler.open_stream(backend, seed=2)
+        await b.submit([2], None, 1.0)
+        await a.submit([1], None, 1.0)
+        order = []
+        while jobs := take(scheduler):
+            order += [(job.input_ids[0], len(jobs)) for job in jobs]
+        return order
+
+    assert run(main()) == [(1, 1), (1, 1), (2, 1), (1, 1)]   # a new request's first chunk does not jump ahead
+
+
+@pytest.fixture(scope="module")
+def tiny_backend():
+    from api.src.builds import VERSIONS
+    from api.src.inference.backend import KokoroBackend
+    from api.src.tools.random_model import build_config, build_random_kmodel
+
+    config = build_config("v1_0", "tiny")
+    model = build_random_kmodel(config, seed=11, frames_per_phoneme=3.0)
+    return KokoroBackend(VERSIONS["v1_0"], model, config, voices=None, device="cpu")
+
+
+def test_a_batched_chunk_matches_the_chunk_run_alone(tiny_backend):
+    """Three requests' first chunks run as one batch; each equals its own batch-1 run (tolerance)."""
+    ids = sorted(set(tiny_backend.vocab.values()) - {0})
+    rng = torch.Generator().manual_seed(3)
+    chunks = [([ids[k] for k in torch.randint(len(ids), (n,), generator=rng).tolist()],
+               torch.randn(1, 256, generator=rng) * 0.1, speed) for n, speed in ((40, 1.0), (12, 1.3), (25, 1.0))]
+
+    async def synthesize(scheduler):
+        scheduler.start()
+        try:
+            streams = [scheduler.open_stream(tiny_backend, seed=100 + k) for k in range(len(chunks))]
+            for stream, (input_ids, ref_s, speed) in zip(streams, chunks):
+                await stream.submit(input_ids, ref_s, speed)
+                stream.end_input()
+            return [[out async for out in stream.results()] for stream in streams], scheduler.stats.batches
+        finally:
+            scheduler.stop()
+
+    batched, batches = run(synthesize(InferenceScheduler(8, lookahead=2, max_batch_size=3, batch_wait_ms=2000)))
+    alone, _ = run(synthesize(InferenceScheduler(8, lookahead=2)))
+    assert batches == 1
+    for (b,), (a,) in zip(batched, alone):
+        np.testing.assert_array_equal(b.pred_dur, a.pred_dur)
+        assert b.audio.shape == a.audio.shape
+        assert float(np.abs(b.audio - a.audio).max()) <= 1e-4
+    # batch 1 is the exact path: the stock forward after torch.manual_seed(chunk seed)
+    input_ids, ref_s, speed = chunks[0]
+    torch.manual_seed(chunk_seed(100, 0))
+    np.testing.assert_array_equal(alone[0][0].audio, tiny_backend.infer(input_ids, ref_s, speed).audio)
+
+
+class OomBackend:
+    """Batches larger than ``fits`` run out of memory; records every forward's size."""
+
+    device = "cpu"
+
+    def __init__(self, fits: int):
+        self.fits = fits
+        self.sizes: list[int] = []
+
+    def infer_batch(self, items, half=False):
+        self.sizes.append(len(items))
+        if len(items) > self.fits:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
+        return [ChunkOutput(np.array([item.input_ids[0]], dtype=np.float32), np.array([1])) for item in items]
+
+    def infer(self, input_ids, ref_s, speed):
+        self.sizes.append(1)
+        return ChunkOutput(np.array([input_ids[0]], dtype=np.float32), np.array([1]))
+
+
+def test_out_of_memory_splits_the_batch_and_retries():
+    async def main():
+        backend = OomBackend(fits=2)
+        scheduler = InferenceScheduler(8, lookahead=2, max_batch_size=5)
+        scheduler._running = True
+        streams = []
+        for k in range(5):
+            stream = scheduler.open_stream(backend, seed=k)
+            await stream.submit([k], None, 1.0)
+            stream.end_input()
+            streams.append(stream)
+        jobs = take(scheduler)
+        assert len(jobs) == 5
+        scheduler._run_batch(jobs)       # on this thread: no worker
+        outputs = [[out.audio[0] async for out in s.results()] for s in streams]
+        return outputs, backend.sizes, scheduler.stats
+
+    outputs, sizes, stats = run(main())
+    assert outputs == [[0], [1], [2], [3], [4]]     # every request got its own chunk, none failed
+    assert sizes == [5, 2, 3, 1, 2]                 # 5 -> 2 + 3 -> 3 = 1 + 2
+    assert stats.oom_splits == 2 and stats.chunks_failed == 0 and stats.chunks_done == 5
+
+
+def test_admission_by_estimated_work():
+    async def main():
+        scheduler = InferenceScheduler(4, lookahead=2, max_queue_wait_s=2.0, throughput_prior=100.0)
+        backend = LabelBackend()
+        scheduler.open_stream(backend, seed=1, estimated_tokens=1000)   # an empty server takes anything
+        with pytest.raises(Overloaded) as big:
+            scheduler.open_stream(backend, estimated_tokens=500)         # would wait min(1000, 500) / 100 = 5 s
+        scheduler.open_stream(backend, estimated_tokens=100)             # 1 s
+        scheduler.open_stream(backend, estimated_tokens=100)             # 2 s: not over the bound
+        with pytest.raises(Overloaded) as more:
+            scheduler.open_stream(backend, estimated_tokens=150)         # (150 + 100 + 100) / 100 = 3.5 s
+        scheduler.open_stream(backend, estimated_tokens=1)               # 0.03 s: fits, and fills the 4 slots
+        with pytest.raises(Overloaded) as full:
+            scheduler.open_stream(backend, estimated_tokens=1)
+        return big.value, more.value, full.value, scheduler.stats
+
+    big, more, full, stats = run(main())
+    assert big.code == more.code == "wait_too_long" and big.status_code == 429
+    assert big.headers["Retry-After"] == "3"        # ceil(5 - 2)
+    assert more.headers["Retry-After"] == "2"       # ceil(3.5 - 2)
+    assert full.code == "queue_full" and int(full.headers["Retry-After"]) >= 1
+    assert stats.rejections == {"queue_full": 1, "wait_too_long": 2} and stats.streams_rejected == 3
+    assert stats.active_streams == 4
+
+
+def test_throughput_estimate_follows_measurements():
+    from api.src.inference.scheduler import ThroughputEstimate, resolve_batch_size
+
+    estimate = ThroughputEstimate(prior_tokens_per_s=100.0)
+    assert estimate.tokens_per_s == 100.0
+    for _ in range(40):
+        estimate.add(500, 1.0)
+    assert 499 < estimate.tokens_per_s <= 500
+    assert resolve_batch_size(0, "cpu") == 1 and resolve_batch_size(0, "cuda") == 16
+    assert resolve_batch_size(4, "cpu") == 4

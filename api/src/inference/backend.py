@@ -5,7 +5,7 @@ styles picked by the version's rules, audio out.
 """
 import threading
 from dataclasses import dataclass
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -13,6 +13,9 @@ import torch
 from ..builds.base import VersionSpec
 from ..services.text_processing.tokens import G2P
 from .voices import VoiceLibrary
+
+if TYPE_CHECKING:
+    from .batched import BatchItem
 
 SAMPLE_RATE = 24_000
 SAMPLES_PER_FRAME = 600
@@ -66,3 +69,39 @@ class KokoroBackend:
         ids = torch.tensor([[0, *input_ids, 0]], dtype=torch.long, device=self.device)
         audio, pred_dur = self.model.forward_with_tokens(ids, ref_s.to(self.device), speed)
         return ChunkOutput(audio.float().cpu().numpy().reshape(-1), pred_dur.cpu().numpy().reshape(-1))
+
+    def infer_batch(self, items: Sequence["BatchItem"], half: bool = False) -> list[ChunkOutput]:
+        """Several chunks in one batched forward (``batched.forward_batch``), outputs in item order.
+
+        Each item is seeded by its own ``seed`` (a per-item generator), so its audio does not depend
+        on its companions: identical durations and audio within 1e-4 of ``infer`` after
+        ``torch.manual_seed(seed)``. ``half`` (CUDA only) runs the text encoder in float16.
+        """
+        from .batched import forward_batch
+
+        results = forward_batch(self.model, items, half=half and self.device == "cuda")
+        return [ChunkOutput(audio, pred_dur) for audio, pred_dur in results]
+
+    def warm_up_batches(self, sizes: Sequence[int], max_tokens: int, half: bool = False,
+                        lengths: Sequence[int] = (16, 100, 250)) -> int:
+        """Run a dummy batch of every size x chunk length (within ``max_tokens`` padded phonemes) once.
+
+        On CUDA the first forward of a shape pays for kernel selection and for growing the caching
+        allocator; doing it at start keeps that out of the first requests. Returns the shapes run.
+        """
+        from .batched import BatchItem
+
+        ids = [i for i in sorted(set(self.vocab.values())) if i != 0] or [1]
+        ref_s = torch.zeros(1, 256)
+        shapes = 0
+        for n in lengths:
+            n = min(n, self.max_tokens)
+            for size in sizes:
+                if size > 1 and size * (n + 2) > max_tokens:
+                    continue
+                items = [BatchItem([ids[(k + j) % len(ids)] for j in range(n)], ref_s, 1.0, k) for k in range(size)]
+                self.infer_batch(items, half=half)
+                shapes += 1
+        if self.device == "cuda":
+            torch.cuda.synchronize()
+        return shapes

@@ -351,7 +351,8 @@ def _generator(gen: "Generator", x: torch.Tensor, lengths: list[int], s: torch.T
 
 
 @torch.inference_mode()
-def forward_batch(model: "KModel", items: Sequence[BatchItem]) -> list[tuple[np.ndarray, np.ndarray]]:
+def forward_batch(model: "KModel", items: Sequence[BatchItem],
+                  half: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
     """Synthesize several chunks in one pass through `model`'s submodules (the model is not modified).
 
     Returns, per item and in order, (audio float32 [600 * pred_dur.sum()], pred_dur int64 [len(ids) + 2],
@@ -359,6 +360,10 @@ def forward_batch(model: "KModel", items: Sequence[BatchItem]) -> list[tuple[np.
     ``torch.manual_seed(item.seed); model.forward_with_tokens(tensor([[0, *ids, 0]]), item.ref_s, item.speed)``
     (bit-identical for a batch of one). Items may have any lengths up to the model's context; the global
     RNG is neither used nor advanced.
+
+    ``half`` (CUDA only; ignored elsewhere) runs ALBERT, the bulk of the text side's matmuls, under
+    float16 autocast; everything after it stays float32. The 1e-4 promise then holds only as far as
+    the equivalence test run on a GPU says (tests/unit/test_batched_forward.py, skipped without one).
     """
     if not items:
         return []
@@ -371,7 +376,9 @@ def forward_batch(model: "KModel", items: Sequence[BatchItem]) -> list[tuple[np.
     speeds = torch.tensor([float(item.speed) for item in items], device=device)
     s_prosody, s_decoder = ref_s[:, 128:], ref_s[:, :128]
 
-    d_en = _bert(model, ids, text_mask)
+    with torch.autocast("cuda", dtype=torch.float16, enabled=half and ids.device.type == "cuda"):
+        d_en = _bert(model, ids, text_mask)
+    d_en = d_en.float()
     d = _duration_encoder(model, d_en, s_prosody, lengths, text_mask)          # [B, T, 640]
     pred_dur = _durations(model, d, lengths, speeds)                          # [B, T]
     aln, frames = _alignment(pred_dur, d.dtype)                              # [B, T, F]

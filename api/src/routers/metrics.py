@@ -28,6 +28,7 @@ class ServerCollector:
         yield CounterMetricFamily("kokoro_worker_restarts", "Inference worker restarts", value=stats.worker_restarts)
         yield CounterMetricFamily("kokoro_slow_readers_cut", "Requests cut off for not reading their audio",
                                   value=stats.slow_readers_cut)
+        yield from self._scheduling(self.app.state.scheduler)
         manager = self.app.state.manager
         build = GaugeMetricFamily("kokoro_model_build_seconds", "Time to build each version", labels=["version"])
         for version, seconds in manager.build_seconds.items():
@@ -44,9 +45,71 @@ class ServerCollector:
         yield GaugeMetricFamily("kokoro_chunk_cache_bytes", "Audio held by the chunk cache", value=cache.size_bytes)
 
 
+    @staticmethod
+    def _scheduling(scheduler):
+        """Batching, backpressure and output figures (the Helm chart's HPA scales on kokoro_queue_depth)."""
+        stats = scheduler.stats
+        yield GaugeMetricFamily("kokoro_queue_depth", "Chunks waiting for the inference worker",
+                                value=stats.queued_chunks)
+        yield GaugeMetricFamily("kokoro_running_requests", "Admitted requests whose synthesis has begun",
+                                value=stats.running_streams)
+        rejections = CounterMetricFamily("kokoro_rejections", "Requests refused with 429, by reason",
+                                         labels=["reason"])
+        for reason, count in sorted(stats.rejections.items()):
+            rejections.add_metric([reason], count)
+        yield rejections
+        yield CounterMetricFamily("kokoro_audio_seconds", "Seconds of audio produced", value=stats.audio_seconds)
+        yield CounterMetricFamily("kokoro_inference_seconds", "Worker seconds spent in forward passes",
+                                  value=stats.inference_seconds)
+        yield GaugeMetricFamily("kokoro_real_time_factor",
+                                "Moving average of forward time per second of audio (below 1: faster than real time)",
+                                value=stats.real_time_factor)
+        yield CounterMetricFamily("kokoro_batches", "Forward passes run", value=stats.batches)
+        yield CounterMetricFamily("kokoro_oom_splits", "Batches split in halves after running out of GPU memory",
+                                  value=stats.oom_splits)
+        yield GaugeMetricFamily("kokoro_throughput_tokens_per_second",
+                                "Measured phonemes per second of worker time (admission's estimate)",
+                                value=scheduler.throughput.tokens_per_s)
+        yield GaugeMetricFamily("kokoro_estimated_backlog_seconds",
+                                "Estimated worker seconds to finish every admitted request",
+                                value=scheduler.backlog_seconds())
+        for histogram in (stats.batch_size, stats.padding_fraction, stats.time_to_first_audio):
+            yield from histogram.collect()
+
+
+class AdmissionMemoryCollector:
+    """The app-level admission (MAX_INFLIGHT_PER_WORKER, shutdown drain) and, on CUDA, device memory."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def collect(self):
+        from ..inference import memory
+
+        admission = self.app.state.admission
+        yield GaugeMetricFamily("kokoro_inflight_requests", "Work requests this worker is serving",
+                                value=admission.inflight)
+        refused = CounterMetricFamily("kokoro_admission_refused", "Requests refused before any work, by reason",
+                                      labels=["reason"])
+        refused.add_metric(["inflight_limit"], admission.refused_busy)
+        refused.add_metric(["shutting_down"], admission.refused_draining)
+        yield refused
+        guard = memory.guard()
+        snap = guard.snapshot(self.app.state.manager.device)
+        if snap is not None:
+            gpu = GaugeMetricFamily("kokoro_gpu_memory_bytes", "CUDA memory of this process", labels=["kind"])
+            gpu.add_metric(["allocated"], snap.allocated)
+            gpu.add_metric(["reserved"], snap.reserved)
+            gpu.add_metric(["total"], snap.total)
+            yield gpu
+            yield CounterMetricFamily("kokoro_gpu_cache_clears", "Times the CUDA cache was freed between batches "
+                                      "(GPU_MEMORY_CLEAR_THRESHOLD)", value=guard.clears)
+
+
 def make_registry(app) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ServerCollector(app))
+    registry.register(AdmissionMemoryCollector(app))
     return registry
 
 
