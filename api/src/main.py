@@ -21,7 +21,7 @@ from .core.errors import APIError, install_error_handlers
 from .core.middleware import ApiKeyMiddleware, BodyLimitMiddleware, RequestIdMiddleware
 from .inference.download import MissingModelFiles, ensure_version_files
 from .inference.model_manager import ModelManager
-from .inference.scheduler import InferenceScheduler
+from .inference.scheduler import InferenceScheduler, apply_gpu_memory_cap, resolve_batch_size
 from .routers import dev, health, metrics, models, openai_compatible
 from .routers import downloads as download_routes, voices as voice_routes
 from .routers.web import PREFIX as WEB_PREFIX, mount_web_ui
@@ -52,6 +52,17 @@ async def _warm_up(app: FastAPI, version: str) -> None:
         pass
 
 
+async def _warm_up_batches(app: FastAPI, version: str) -> None:
+    """CUDA with batching: run the common batch shapes once (see InferenceScheduler.warm_up)."""
+    try:
+        backend = await app.state.manager.get(version)
+        shapes = await asyncio.to_thread(app.state.scheduler.warm_up, backend)
+        if shapes:
+            logger.info("warmed up {} batch shapes of {}", shapes, version)
+    except Exception as exc:  # a slower first batch is better than no server
+        logger.opt(exception=exc).warning("batch warm-up of {} failed", version)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings: Settings = app.state.settings
@@ -59,8 +70,10 @@ async def lifespan(app: FastAPI):
     default = settings.default_model_version
     try:
         ensure_version_files(manager.versions[default], settings.model_dir, download=settings.download_model)
+        apply_gpu_memory_cap(manager.device, settings.gpu_memory_cap_fraction)
         app.state.scheduler.start()
         await _warm_up(app, default)
+        await _warm_up_batches(app, default)
     except (MissingModelFiles, APIError) as exc:
         # A configuration problem, not a crash: one clear message and exit code 1. Any exception
         # raised from here would reach the user as a server traceback, hence the hard exit.
@@ -93,8 +106,12 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
                   description="OpenAI-compatible text-to-speech with Kokoro-82M")
     app.state.settings = settings
     app.state.manager = ModelManager(settings)
-    app.state.scheduler = InferenceScheduler(settings.max_active_requests, settings.chunk_lookahead,
-                                             settings.slow_reader_timeout_s)
+    app.state.scheduler = InferenceScheduler(
+        settings.max_active_requests, settings.chunk_lookahead, settings.slow_reader_timeout_s,
+        max_batch_size=resolve_batch_size(settings.max_batch_size, app.state.manager.device),
+        max_batch_tokens=settings.max_batch_tokens, batch_wait_ms=settings.batch_wait_ms,
+        max_queue_wait_s=settings.max_queue_wait_s, policy=settings.scheduling_policy,
+        half_precision=settings.half_precision and app.state.manager.device == "cuda")
     app.state.speech = SpeechService(settings, app.state.manager, app.state.scheduler)
     app.state.metrics_registry = metrics.make_registry(app)
     app.state.downloads = DownloadStore(settings.temp_file_dir, int(settings.temp_file_max_mb * 1024 * 1024),

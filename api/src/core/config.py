@@ -51,6 +51,15 @@ class Settings(BaseSettings):
     target_max_tokens: int = Field(250, ge=1, le=510)
     absolute_max_tokens: int = Field(450, ge=1, le=510)
 
+    # Batching and backpressure (api/src/inference/scheduler.py)
+    max_batch_size: int = Field(0, ge=0)          # 0: by device (1 on CPU, 16 on CUDA)
+    max_batch_tokens: int = Field(4096, ge=1)     # padded phonemes per batch (size x longest chunk)
+    batch_wait_ms: float = Field(5.0, ge=0)
+    max_queue_wait_s: float = Field(30.0, ge=0)   # 0: no bound by estimated work
+    scheduling_policy: Literal["fair", "fifo"] = "fair"
+    half_precision: bool = False
+    gpu_memory_cap_fraction: float = Field(0.0, ge=0, le=1)
+
     # Markup, joins and repeated text
     allow_voice_tags: bool = True
     max_pause_s: float = Field(10.0, ge=0)
