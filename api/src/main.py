@@ -17,9 +17,13 @@ from loguru import logger
 
 from .builds import VERSIONS
 from .core.config import Settings, get_settings
-from .core.errors import APIError, install_error_handlers
-from .core.middleware import ApiKeyMiddleware, BodyLimitMiddleware, RequestIdMiddleware
+from .core.errors import APIError, Overloaded, install_error_handlers
+from .core.middleware import (Admission, AdmissionMiddleware, ApiKeyMiddleware, BodyLimitMiddleware,
+                              RequestIdMiddleware)
+from .core.shutdown import GracefulShutdown
+from .inference import memory
 from .inference.download import MissingModelFiles, ensure_version_files
+from .inference.backend import KokoroBackend
 from .inference.model_manager import ModelManager
 from .inference.scheduler import InferenceScheduler, apply_gpu_memory_cap, resolve_batch_size
 from .routers import dev, health, metrics, models, openai_compatible
@@ -27,6 +31,7 @@ from .routers import downloads as download_routes, voices as voice_routes
 from .routers.web import PREFIX as WEB_PREFIX, mount_web_ui
 from .services.downloads import DownloadStore
 from .services.speech import SpeechService
+from .services.text_processing.chunker import iter_chunks
 from .structures.schemas import SpeechRequest
 
 
@@ -50,6 +55,48 @@ async def _warm_up(app: FastAPI, version: str) -> None:
     job = await service.start(SpeechRequest(model=backend.spec.model_id, input="Warming up.", voice=voice, seed=0))
     async for _ in job.pcm():
         pass
+
+
+async def _warm_backend(app: FastAPI, backend: KokoroBackend) -> None:
+    """ModelManager's warm-up hook: PRELOAD_VOICES into memory, then one short synthesis through the
+    scheduler, before the freshly built version serves anyone (it runs under the manager's build lock,
+    so it must not go through ``manager.get``)."""
+    settings: Settings = app.state.settings
+    names = set(backend.voices.names())
+    for name in settings.preload_voices:
+        if name in names:
+            await asyncio.to_thread(backend.voices.pack, name)
+    if settings.preload_voices:
+        logger.info("{}: voices resident: {}", backend.version,
+                    ", ".join(n for n in settings.preload_voices if n in names) or "none of PRELOAD_VOICES")
+    voice = settings.default_voice if settings.default_voice in names else sorted(names)[0]
+    pack = await asyncio.to_thread(backend.voices.pack, voice)
+    g2p = await asyncio.to_thread(backend.g2p, backend.spec.normalize_lang(voice[:1]))
+    first = await asyncio.to_thread(next, iter_chunks("Warming up.", g2p, app.state.speech.limits))
+    ids = backend.token_ids(first.phonemes)
+    for _ in range(600):   # a full queue (a lazy build under load) delays the warm-up, never fails it
+        try:
+            stream = app.state.scheduler.open_stream(backend, 0)
+            break
+        except Overloaded:
+            await asyncio.sleep(0.1)
+    else:
+        raise RuntimeError("warm-up found the inference queue full for a minute")
+    try:
+        await stream.submit(ids, backend.style(pack, len(ids)), 1.0)
+        stream.end_input()
+        async for _ in stream.results():
+            pass
+    finally:
+        stream.close()
+
+
+def _close_streams(app: FastAPI, reason: BaseException) -> int:
+    """Shutdown's abort: every open synthesis stream ends with ``reason`` (what its reader raises)."""
+    streams = list(app.state.scheduler._streams.values())
+    for stream in streams:
+        stream.close(reason)
+    return len(streams)
 
 
 async def _warm_up_batches(app: FastAPI, version: str) -> None:
@@ -88,6 +135,9 @@ async def lifespan(app: FastAPI):
         except (MissingModelFiles, APIError) as exc:
             logger.warning("model {} not preloaded: {}", version, getattr(exc, "message", None) or str(exc))
     supervisor = asyncio.create_task(app.state.scheduler.supervise())
+    if not GracefulShutdown(app.state.admission, lambda reason: _close_streams(app, reason),
+                            settings.shutdown_grace_s).install():
+        logger.debug("SIGTERM drain not installed (not on the main thread, or no server handler)")
     logger.info("ready: http://{}:{} (device {})", settings.host, settings.port, manager.device)
     yield
     app.state.scheduler.stop()
@@ -105,7 +155,9 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app = FastAPI(title="Kokoro TTS server", version="0.1.0", lifespan=lifespan,
                   description="OpenAI-compatible text-to-speech with Kokoro-82M")
     app.state.settings = settings
-    app.state.manager = ModelManager(settings)
+    app.state.manager = ModelManager(settings, warm_up=lambda backend: _warm_backend(app, backend))
+    app.state.admission = Admission(settings.max_inflight_per_worker)
+    memory.configure(settings.gpu_memory_clear_threshold)
     app.state.scheduler = InferenceScheduler(
         settings.max_active_requests, settings.chunk_lookahead, settings.slow_reader_timeout_s,
         max_batch_size=resolve_batch_size(settings.max_batch_size, app.state.manager.device),
@@ -117,7 +169,9 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app.state.downloads = DownloadStore(settings.temp_file_dir, int(settings.temp_file_max_mb * 1024 * 1024),
                                         settings.temp_file_max_age_s)
     install_error_handlers(app)
-    # Last added runs first: ids for everything, then CORS (answers preflights), keys, body limit.
+    # Last added runs first: ids for everything, then CORS (answers preflights), keys, body limit,
+    # admission (in-flight cap, shutdown drain).
+    app.add_middleware(AdmissionMiddleware, admission=app.state.admission)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(ApiKeyMiddleware, keys=settings.api_keys, public_prefixes=("/health", WEB_PREFIX))
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],

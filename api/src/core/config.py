@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     torch_threads: int = Field(0, ge=0)
     default_voice: str = "af_heart"
+    preload_voices: Annotated[list[str], NoDecode] = Field(default_factory=list)
     normalize_voice_weights: bool = True
     allow_voice_save: bool = False
 
@@ -44,6 +45,9 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(3600.0, gt=0)
     slow_reader_timeout_s: float = Field(60.0, gt=0)
     fault_injection: bool = False
+    max_inflight_per_worker: int = Field(10, ge=1)
+    shutdown_grace_s: float = Field(25.0, ge=0)
+    gpu_memory_clear_threshold: float = Field(0.8, gt=0, le=1)
 
     # Text chunking, counted in phonemes of the version that speaks them
     first_chunk_max_tokens: int = Field(100, ge=1, le=510)
@@ -75,9 +79,10 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_request_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     log_json: bool = False
+    log_input_text: bool = False
     enable_web_ui: bool = True
 
-    @field_validator("cors_origins", "preload_versions", "api_keys", mode="before")
+    @field_validator("cors_origins", "preload_versions", "api_keys", "preload_voices", mode="before")
     @classmethod
     def _split_csv(cls, value):
         if isinstance(value, str):

@@ -3,7 +3,7 @@ import asyncio
 import gc
 import time
 from enum import Enum
-from typing import Callable, Optional
+from typing import Awaitable, Callable, Optional
 
 import anyio
 import torch
@@ -48,8 +48,12 @@ class ModelManager:
     """Versions by name; ``get`` builds a version on first use, once even under concurrent callers."""
 
     def __init__(self, settings: Settings, versions: Optional[dict[str, VersionSpec]] = None,
-                 builder: Callable[[VersionSpec, Settings, str], KokoroBackend] = build_backend):
+                 builder: Callable[[VersionSpec, Settings, str], KokoroBackend] = build_backend,
+                 *, warm_up: Optional[Callable[[KokoroBackend], Awaitable[None]]] = None):
+        """``warm_up`` runs on each freshly built backend before any request gets it (a short
+        synthesis, resident voices); if it fails, the build counts as failed."""
         self.settings = settings
+        self._warm_up = warm_up
         self.versions = dict(versions or VERSIONS)
         if settings.default_model_version not in self.versions:
             raise ValueError(f"DEFAULT_MODEL_VERSION {settings.default_model_version!r} is not one of "
@@ -120,6 +124,8 @@ class ModelManager:
             began = time.perf_counter()
             try:
                 backend = await anyio.to_thread.run_sync(self._builder, spec, self.settings, self.device)
+                if self._warm_up is not None:   # the lock is held: requests for it wait until it is warm
+                    await self._warm_up(backend)
             except Exception as exc:
                 self._states[version] = VersionState.FAILED
                 self._errors[version] = str(exc)

@@ -20,12 +20,25 @@ router = APIRouter(prefix="/v1", tags=["OpenAI compatible"])
 
 
 def _log(job: SpeechJob, request: SpeechRequest, status: str) -> None:
+    """The one line per speech request. The request id comes from RequestIdMiddleware's context; the
+    fields are also bound as ``extra`` (LOG_JSON). The input text only with LOG_INPUT_TEXT."""
+    from ..core.config import get_settings
+
     elapsed = time.perf_counter() - job.started_at
     ttfa = (job.first_audio_at - job.started_at) if job.first_audio_at else None
-    logger.info("speech version={} voice={} chars={} chunks={} audio={:.2f}s ttfa={} rtf={} status={}",
-                job.backend.version, job.voice, len(request.input), job.chunk_count, job.audio_seconds,
-                f"{ttfa * 1000:.0f}ms" if ttfa is not None else "-",
-                f"{elapsed / job.audio_seconds:.3f}" if job.audio_seconds else "-", status)
+    rtf = elapsed / job.audio_seconds if job.audio_seconds else None
+    fields = {"event": "speech", "version": job.backend.version, "voice": job.voice, "chars": len(request.input),
+              "chunks": job.chunk_count, "audio_s": round(job.audio_seconds, 3),
+              "ttfa_ms": round(ttfa * 1000) if ttfa is not None else None,
+              "rtf": round(rtf, 4) if rtf is not None else None,
+              "cache_hits": getattr(job, "cache_hits", 0), "status": status}
+    if get_settings().log_input_text:
+        fields["input"] = request.input
+    logger.bind(**fields).info(
+        "speech version={} voice={} chars={} chunks={} audio={:.2f}s ttfa={} rtf={} cache_hits={} status={}{}",
+        fields["version"], fields["voice"], fields["chars"], fields["chunks"], job.audio_seconds,
+        f"{fields['ttfa_ms']}ms" if ttfa is not None else "-", f"{rtf:.3f}" if rtf is not None else "-",
+        fields["cache_hits"], status, f" input={request.input!r}" if "input" in fields else "")
 
 
 @router.post("/audio/speech", summary="Generate speech from text",

@@ -1,0 +1,276 @@
+#!/usr/bin/env python
+"""Soak test: thousands of mixed requests against one server; does its memory stay flat?
+
+    python bench/soak.py [--requests 2000] [--concurrency 4] [--every 100] [--size tiny|full]
+    python bench/soak.py --url http://127.0.0.1:8880 --pid 1234     # a server you started
+
+Without ``--url`` it writes a random-weight Kokoro v1.0 (``api.src.tools.random_model``, tiny by
+default) into a temporary folder and starts ``python -m uvicorn api.src.main:app`` on a free loopback
+port. Only loopback servers are accepted (this is a load generator, not a benchmark of a network).
+
+The mix, reproducible from ``--seed``: every response format (mp3, opus, aac, flac, wav, pcm); single
+voices, OpenAI names and weighted mixes (random weights, so there are far more distinct mixes than the
+server's mix cache holds); non-streamed, streamed to the end, streamed and cut short after the first
+bytes, SSE to the end and SSE cut short; texts from a few words to a paragraph, some repeated (the
+chunk cache) and most fresh.
+
+Every ``--every`` requests it prints the server's RSS (``/proc/<pid>/status``; needs the server's
+pid, i.e. started here or ``--pid``) and, when the server runs on CUDA, its GPU memory (the
+``kokoro_gpu_memory_bytes`` gauge of /metrics). At the end: the least-squares slope of RSS (and GPU
+memory) in MB per 1000 requests over the samples after ``--warmup`` (a fraction of the run), and the
+growth from the first to the last of those samples. Flat after warm-up means bounded per request.
+
+Bounded: at most ``--requests`` requests and ``--max-seconds`` of wall time; exit code 1 when more
+than 1% of requests failed, or when ``--max-slope`` is given and the RSS slope exceeds it.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+from urllib.parse import urlparse
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+VOICES = ("af_heart", "af_bella", "af_sky", "am_adam", "bf_emma", "bm_george")
+OPENAI_NAMES = ("alloy", "nova", "echo", "fable", "onyx")
+# what the OpenAI names map to (api/src/core/openai_voices.json), for the random model written here
+MODEL_VOICES = VOICES + ("af_alloy", "af_nova", "am_echo", "bm_fable", "am_onyx")
+FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
+MODES = ("whole", "stream", "stream_cut", "sse", "sse_cut")
+WORDS = ("harbor lantern river market quiet seven morning garden window letter station copper meadow "
+         "winter signal thunder orchard velvet candle", "ninety twelve Tuesday forty-two 3.5 percent $20")
+REPEATED = ("Hello there, this sentence comes back again and again.",
+            "The quick brown fox jumps over the lazy dog.")
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@dataclass
+class Tally:
+    done: int = 0
+    by_status: dict = field(default_factory=dict)
+    failed: int = 0
+    bytes: int = 0
+
+    def count(self, status: str, ok: bool) -> None:
+        self.done += 1
+        self.by_status[status] = self.by_status.get(status, 0) + 1
+        self.failed += 0 if ok else 1
+
+
+def make_text(rng: random.Random) -> str:
+    if rng.random() < 0.2:
+        return rng.choice(REPEATED)
+    words = " ".join(WORDS).split()
+    sentences = []
+    for _ in range(rng.choice((1, 1, 1, 2, 4))):
+        n = rng.randint(3, 12)
+        sentences.append(" ".join(rng.choice(words) for _ in range(n)).capitalize() + rng.choice(".!?"))
+    return " ".join(sentences)
+
+
+def make_voice(rng: random.Random) -> str:
+    kind = rng.random()
+    if kind < 0.5:
+        return rng.choice(VOICES)
+    if kind < 0.65:
+        return rng.choice(OPENAI_NAMES)
+    a, b = rng.sample(VOICES, 2)
+    return f"{a}({rng.randint(1, 9)})+{b}({rng.randint(1, 9)})"   # ~2,000 distinct mixes
+
+
+def make_request(i: int, seed: int) -> tuple[str, dict]:
+    rng = random.Random(seed * 1_000_003 + i)
+    mode = MODES[i % len(MODES)]
+    fmt = FORMATS[(i // len(MODES)) % len(FORMATS)]
+    body = {"model": "kokoro", "input": make_text(rng), "voice": make_voice(rng), "response_format": fmt,
+            "speed": rng.choice((0.8, 1.0, 1.0, 1.25))}
+    if mode == "whole":
+        body["stream"] = False
+    elif mode.startswith("sse"):
+        body["stream_format"] = "sse"
+    return mode, body
+
+
+async def one(http: httpx.AsyncClient, i: int, seed: int, tally: Tally) -> None:
+    mode, body = make_request(i, seed)
+    try:
+        async with http.stream("POST", "/v1/audio/speech", json=body) as r:
+            if r.status_code != 200:
+                await r.aread()
+                tally.count(str(r.status_code), r.status_code == 429)   # backpressure is not a failure
+                return
+            async for data in r.aiter_raw():
+                tally.bytes += len(data)
+                if mode.endswith("_cut"):
+                    break   # the client leaves mid-answer: the server must drop its work
+        tally.count(mode, True)
+    except httpx.HTTPError as exc:
+        tally.count(type(exc).__name__, False)
+
+
+def rss_mb(pid: Optional[int]) -> Optional[float]:
+    if pid is None:
+        return None
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    match = re.search(r"^VmRSS:\s+(\d+) kB", text, re.M)
+    return int(match.group(1)) / 1024 if match else None
+
+
+async def gpu_mb(http: httpx.AsyncClient) -> Optional[float]:
+    text = (await http.get("/metrics")).text
+    match = re.search(r'^kokoro_gpu_memory_bytes\{kind="allocated"\} ([0-9.e+]+)$', text, re.M)
+    return float(match.group(1)) / 2**20 if match else None
+
+
+def slope_per_1000(points: list[tuple[int, float]]) -> Optional[float]:
+    """Least-squares slope of (requests, MB), in MB per 1000 requests."""
+    if len(points) < 2:
+        return None
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    var = sum((x - mx) ** 2 for x in xs)
+    return 1000 * sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var if var else None
+
+
+class LocalServer:
+    """A server on a random model in a temporary folder, on a free loopback port."""
+
+    def __init__(self, size: str, workdir: Path, threads: int, concurrency: int):
+        sys.path.insert(0, str(REPO_ROOT))
+        from api.src.tools.random_model import write_random_model
+
+        write_random_model(workdir / "models", version="v1_0", size=size, voices=MODEL_VOICES, seed=7)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "MODEL_DIR": str(workdir / "models"), "LOG_LEVEL": "WARNING",
+               "TORCH_THREADS": str(threads), "MAX_INFLIGHT_PER_WORKER": str(max(10, concurrency * 2)),
+               "ENABLE_WEB_UI": "false"}
+        self.log = open(workdir / "server.log", "wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.src.main:app", "--host", "127.0.0.1",
+                                      "--port", str(self.port)], cwd=REPO_ROOT, env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+
+    def wait_ready(self, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"server exited with {self.proc.returncode}; see {self.log.name}")
+            try:
+                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)
+        raise SystemExit(f"server not ready after {timeout}s; see {self.log.name}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+async def soak(url: str, pid: Optional[int], args) -> int:
+    tally = Tally()
+    rss: list[tuple[int, float]] = []
+    gpu: list[tuple[int, float]] = []
+    began = time.monotonic()
+    next_i = 0
+    limits = httpx.Limits(max_connections=args.concurrency * 2)
+    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as http:
+        async def sample() -> None:
+            r, g = rss_mb(pid), await gpu_mb(http)
+            if r is not None:
+                rss.append((tally.done, r))
+            if g is not None:
+                gpu.append((tally.done, g))
+            print(f"{tally.done:6d} requests  {time.monotonic() - began:7.1f} s  "
+                  f"RSS {'-' if r is None else f'{r:8.1f} MB'}  GPU {'-' if g is None else f'{g:8.1f} MB'}  "
+                  f"failed {tally.failed}  {dict(sorted(tally.by_status.items()))}", flush=True)
+
+        async def worker() -> None:
+            nonlocal next_i
+            while next_i < args.requests and time.monotonic() - began < args.max_seconds:
+                i, next_i = next_i, next_i + 1
+                await one(http, i, args.seed, tally)
+                if tally.done % args.every == 0:
+                    await sample()
+
+        await sample()
+        await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+        await asyncio.sleep(1.0)   # let the server finish dropping cut-short work
+        await sample()
+
+    elapsed = time.monotonic() - began
+    print(f"\n{tally.done} requests in {elapsed:.0f} s ({tally.done / elapsed:.1f}/s), {tally.failed} failed, "
+          f"{tally.bytes / 2**20:.0f} MB received")
+    status = 0
+    for name, points in (("RSS", rss), ("GPU allocated", gpu)):
+        after = [p for p in points if p[0] >= args.warmup * tally.done]
+        slope = slope_per_1000(after)
+        if slope is None:
+            continue
+        print(f"{name}: {after[0][1]:.1f} MB at {after[0][0]} requests -> {after[-1][1]:.1f} MB at {after[-1][0]}; "
+              f"slope after warm-up {slope:+.2f} MB per 1000 requests (peak {max(p[1] for p in points):.1f} MB)")
+        if name == "RSS" and args.max_slope is not None and slope > args.max_slope:
+            print(f"RSS slope {slope:.2f} exceeds --max-slope {args.max_slope}")
+            status = 1
+    if tally.failed > 0.01 * max(1, tally.done):
+        print("more than 1% of the requests failed")
+        status = 1
+    return status
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", help="a running server on loopback (default: start one here)")
+    parser.add_argument("--pid", type=int, help="that server's process id, for its RSS")
+    parser.add_argument("--size", choices=("tiny", "full"), default="tiny", help="random model to start with")
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--every", type=int, default=100, help="sample memory every N requests")
+    parser.add_argument("--warmup", type=float, default=0.25, help="fraction of the run left out of the slope")
+    parser.add_argument("--max-seconds", type=float, default=3600)
+    parser.add_argument("--max-slope", type=float, help="fail above this RSS slope (MB per 1000 requests)")
+    parser.add_argument("--threads", type=int, default=2, help="TORCH_THREADS of the server started here")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    if args.requests < 1 or args.concurrency < 1 or args.every < 1 or not 0 <= args.warmup < 1:
+        parser.error("--requests, --concurrency, --every must be positive and --warmup in [0, 1)")
+
+    if args.url:
+        if urlparse(args.url).hostname not in LOOPBACK:
+            parser.error("--url must be a loopback address (127.0.0.1, localhost, ::1)")
+        return asyncio.run(soak(args.url.rstrip("/"), args.pid, args))
+    with tempfile.TemporaryDirectory(prefix="kokoro-soak-") as tmp:
+        server = LocalServer(args.size, Path(tmp), args.threads, args.concurrency)
+        try:
+            server.wait_ready()
+            print(f"server {server.url} (pid {server.proc.pid}, {args.size} random model)", flush=True)
+            return asyncio.run(soak(server.url, server.proc.pid, args))
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
