@@ -217,7 +217,10 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         self.log_path = LOG_DIR / f"server-{self.port}.log"
-        env = {**os.environ, "MODEL_DIR": str(model_dir), "LOG_LEVEL": "WARNING"}
+        # Like for like with KPipeline: no chunk cache (the runs repeat texts), no join trimming/pauses
+        # (KPipeline yields its chunks as they are), so both sides make the same seconds of audio.
+        env = {**os.environ, "MODEL_DIR": str(model_dir), "LOG_LEVEL": "WARNING", "CHUNK_CACHE_MB": "0",
+               "TRIM_SILENCE": "false", "SENTENCE_PAUSE_S": "0", "CLAUSE_PAUSE_S": "0", "WORD_PAUSE_S": "0"}
         env.pop("_OVERHEAD_BENCH_CHILD", None)
         if threads:
             env["TORCH_THREADS"] = str(threads)
