@@ -387,3 +387,25 @@ def test_throughput_estimate_follows_measurements():
     assert 499 < estimate.tokens_per_s <= 500
     assert resolve_batch_size(0, "cpu") == 1 and resolve_batch_size(0, "cuda") == 16
     assert resolve_batch_size(4, "cpu") == 4
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="HALF_PRECISION is CUDA only")
+def test_half_precision_batch_keeps_the_equivalence_contract():
+    """HALF_PRECISION may stay on only while this holds on the GPU: durations identical, audio within 1e-4."""
+    from api.src.builds import VERSIONS
+    from api.src.inference.backend import KokoroBackend
+    from api.src.inference.batched import BatchItem
+    from api.src.tools.random_model import build_config, build_random_kmodel
+
+    config = build_config("v1_0", "tiny")
+    model = build_random_kmodel(config, seed=11, frames_per_phoneme=3.0).to("cuda").eval()
+    backend = KokoroBackend(VERSIONS["v1_0"], model, config, voices=None, device="cuda")
+    ids = sorted(set(backend.vocab.values()) - {0})
+    rng = torch.Generator().manual_seed(4)
+    items = [BatchItem([ids[k] for k in torch.randint(len(ids), (n,), generator=rng).tolist()],
+                       torch.randn(1, 256, generator=rng) * 0.1, 1.0, 50 + n) for n in (30, 90, 7)]
+    for item, out in zip(items, backend.infer_batch(items, half=True)):
+        torch.manual_seed(item.seed)
+        alone = backend.infer(item.input_ids, item.ref_s, item.speed)
+        np.testing.assert_array_equal(out.pred_dur, alone.pred_dur)
+        assert float(np.abs(out.audio - alone.audio).max()) <= 1e-4
