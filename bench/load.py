@@ -20,7 +20,9 @@ With ``--url`` only that running server is measured (no baseline, no RSS).
 
 One line per configuration and concurrency: requests, audio seconds, wall seconds, audio-seconds per
 wall-second, time to first audio (first body byte) p50/p95, 429s, peak RSS of the server process
-(VmHWM, so the peak so far) and GPU memory (nvidia-smi, when present); then the ratio line.
+(VmHWM, so the peak so far), GPU memory (nvidia-smi, when present) and the cores other processes of
+the machine kept busy meanwhile (noise: on a shared machine compare only lines where it is low);
+then the ratio line.
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from overhead import (DEFAULT_MODEL_DIR, REPO_ROOT, SAMPLE_RATE, TEXTS, VOICES, Server,  # noqa: E402
-                      _reexec_under_tcmalloc, ensure_model, percentile)
+                      _reexec_under_tcmalloc, ensure_model, machine_busy, percentile, process_cpu)
 
 # Short replies as an assistant gives them, beside overhead.py's paragraphs (its "medium" and "long").
 REPLIES = [
@@ -140,8 +142,21 @@ class Target:
         self.name, self.url, self.pid = name, url, pid
 
 
-def run_load(target: Target, concurrency: int, duration: float, mix, seed: int, timeout: float) -> dict:
+def own_cpu(pids: list[int]) -> float:
+    """CPU seconds used by this process and the servers we started."""
+    total = time.process_time()
+    for pid in pids:
+        try:
+            total += process_cpu(pid)
+        except OSError:
+            pass
+    return total
+
+
+def run_load(target: Target, concurrency: int, duration: float, mix, seed: int, timeout: float,
+             pids: list[int]) -> dict:
     outcomes = [Outcome() for _ in range(concurrency)]
+    busy0, own0 = machine_busy(), own_cpu(pids)
     deadline = time.monotonic() + duration
     t0 = time.perf_counter()
     threads = [threading.Thread(target=client, args=(target.url, seed * 1000 + i, mix, deadline, timeout, o), daemon=True)
@@ -151,6 +166,7 @@ def run_load(target: Target, concurrency: int, duration: float, mix, seed: int, 
     for t in threads:
         t.join(duration + timeout + 60)
     wall = time.perf_counter() - t0
+    others = max(0.0, (machine_busy() - busy0) - (own_cpu(pids) - own0)) / wall   # cores other jobs used
     errors = [e for o in outcomes for e in o.errors]
     if errors:
         raise RuntimeError(f"{target.name} c={concurrency}: {len(errors)} request(s) failed, first: {errors[0]}")
@@ -158,16 +174,16 @@ def run_load(target: Target, concurrency: int, duration: float, mix, seed: int, 
     audio = sum(o.audio for o in outcomes)
     return {"requests": len(ttfa), "audio": audio, "wall": wall, "throughput": audio / wall,
             "p50": percentile(ttfa, 50), "p95": percentile(ttfa, 95), "rejected": sum(o.rejected for o in outcomes),
-            "rss": peak_rss_mb(target.pid), "gpu": gpu_mb(target.pid)}
+            "rss": peak_rss_mb(target.pid), "gpu": gpu_mb(target.pid), "others": others}
 
 
 HEADER = (f"{'config':<10} {'c':>3} {'reqs':>5} {'audio s':>8} {'wall s':>7} {'audio s/s':>9} "
-          f"{'TTFA p50':>8} {'TTFA p95':>8} {'429s':>5} {'peak RSS MB':>11} {'GPU MB':>7}")
+          f"{'TTFA p50':>8} {'TTFA p95':>8} {'429s':>5} {'peak RSS MB':>11} {'GPU MB':>7} {'other cores':>11}")
 
 
 def line(name: str, c: int, r: dict) -> str:
     return (f"{name:<10} {c:>3} {r['requests']:>5} {r['audio']:>8.1f} {r['wall']:>7.1f} {r['throughput']:>9.2f} "
-            f"{r['p50']:>8.2f} {r['p95']:>8.2f} {r['rejected']:>5} {r['rss']:>11.0f} {r['gpu']:>7.0f}")
+            f"{r['p50']:>8.2f} {r['p95']:>8.2f} {r['rejected']:>5} {r['rss']:>11.0f} {r['gpu']:>7.0f} {r['others']:>11.2f}")
 
 
 @contextmanager
@@ -235,7 +251,8 @@ def main(argv=None) -> int:
         results: dict[tuple[str, int], dict] = {}
         for c in levels:
             for target in targets:
-                results[target.name, c] = r = run_load(target, c, args.duration, mix, args.seed, args.timeout)
+                results[target.name, c] = r = run_load(target, c, args.duration, mix, args.seed, args.timeout,
+                                                       [s.proc.pid for s in servers])
                 print(line(target.name, c, r), flush=True)
             if len(targets) == 2:
                 a, b = results["scheduler", c], results["serial", c]
