@@ -92,7 +92,9 @@ def model_dir(v1_model_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def server(model_dir, tmp_path_factory):
     """The shared server: v1.0 by default, v0.19 preloaded beside it."""
-    proc = ServerProcess(model_dir, tmp_path_factory.mktemp("logs") / "server.log", preload_versions="v0_19").start()
+    # 16-client tests run against it: above the default MAX_INFLIGHT_PER_WORKER of 10 (tested on its own)
+    proc = ServerProcess(model_dir, tmp_path_factory.mktemp("logs") / "server.log", preload_versions="v0_19",
+                         max_inflight_per_worker=64).start()
     yield proc
     proc.stop()
 

@@ -358,7 +358,7 @@ def test_admission_by_estimated_work():
         backend = LabelBackend()
         scheduler.open_stream(backend, seed=1, estimated_tokens=1000)   # an empty server takes anything
         with pytest.raises(Overloaded) as big:
-            scheduler.open_stream(backend, estimated_tokens=500)         # would wait min(1000, 500) / 100 = 5 s
+            scheduler.open_stream(backend, estimated_tokens=500)         # would wait min(1000, 400) / 100 = 4 s
         scheduler.open_stream(backend, estimated_tokens=100)             # 1 s
         scheduler.open_stream(backend, estimated_tokens=100)             # 2 s: not over the bound
         with pytest.raises(Overloaded) as more:
@@ -370,11 +370,28 @@ def test_admission_by_estimated_work():
 
     big, more, full, stats = run(main())
     assert big.code == more.code == "wait_too_long" and big.status_code == 429
-    assert big.headers["Retry-After"] == "3"        # ceil(5 - 2)
+    assert big.headers["Retry-After"] == "2"        # ceil(4 - 2)
     assert more.headers["Retry-After"] == "2"       # ceil(3.5 - 2)
     assert full.code == "queue_full" and int(full.headers["Retry-After"]) >= 1
     assert stats.rejections == {"queue_full": 1, "wait_too_long": 2} and stats.streams_rejected == 3
     assert stats.active_streams == 4
+
+
+def test_a_long_request_is_admitted_beside_another_long_one():
+    """Admission bounds the wait for a request's start (its first START_HORIZON_TOKENS), not its length."""
+    from api.src.inference.scheduler import START_HORIZON_TOKENS
+
+    async def main():
+        scheduler = InferenceScheduler(8, lookahead=2, max_queue_wait_s=5.0, throughput_prior=100.0)
+        backend = LabelBackend()
+        scheduler.open_stream(backend, estimated_tokens=200_000)           # a chapter
+        scheduler.open_stream(backend, estimated_tokens=200_000)           # another: waits 4 s to start
+        with pytest.raises(Overloaded) as third:
+            scheduler.open_stream(backend, estimated_tokens=200_000)       # 8 s: refused
+        return third.value
+
+    assert START_HORIZON_TOKENS == 400
+    assert run(main()).headers["Retry-After"] == "3"   # ceil(800 / 100 - 5)
 
 
 def test_throughput_estimate_follows_measurements():

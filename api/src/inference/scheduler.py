@@ -44,6 +44,10 @@ _SEED_MASK = 2**63 - 1
 _GOLDEN = 0x9E3779B97F4A7C15
 
 
+# Phonemes of a request's "start" for admission: a short first chunk and a full one after it.
+START_HORIZON_TOKENS = 400
+
+
 def chunk_seed(request_seed: int, index: int) -> int:
     """A distinct, reproducible seed for each chunk of a request."""
     return (request_seed + index * _GOLDEN) & _SEED_MASK
@@ -388,7 +392,9 @@ class InferenceScheduler:
                 raise self._refuse("queue_full", f"the server is busy with {len(self._streams)} requests; retry later",
                                    smallest * len(self._streams) / rate)
             work = estimated_tokens if estimated_tokens > 0 else self.default_estimate_tokens
-            wait = self.predicted_wait(work)
+            # A request has started once its first few chunks are out and it streams; a chapter is
+            # not refused for being long, it takes its turns (MAX_QUEUE_WAIT_S bounds the start).
+            wait = self.predicted_wait(min(work, START_HORIZON_TOKENS))
             if self.max_queue_wait_s > 0 and wait > self.max_queue_wait_s:
                 # the others' work drains at about the measured rate
                 raise self._refuse(

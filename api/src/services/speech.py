@@ -325,7 +325,7 @@ class SpeechService:
         options = request.normalization_options
         normalize = partial(normalize_text, options=options) if options.normalize else None
         plan = SpeechPlanner(self.limits, normalize).plan(segments, voicings)
-        return await self._launch(backend, plan, primary.voice, request, with_words)
+        return await self._launch(backend, plan, primary.voice, request, with_words, len(request.input))
 
     async def start_phonemes(self, request: SpeechRequest, phonemes: str) -> SpeechJob:
         """Speak phonemes as given (``/dev/generate_from_phonemes``), cut at spaces into model-sized chunks."""
@@ -334,11 +334,12 @@ class SpeechService:
         words = [PhonemeToken("", word, " ") for word in phonemes.split()]
         chunks = pack_sentences([words], self.limits)
         plan = (SpeechChunk(chunk, voicing) for chunk in chunks)
-        return await self._launch(backend, plan, voicing.voice, request, False)
+        return await self._launch(backend, plan, voicing.voice, request, False, len(phonemes))
 
     async def _launch(self, backend: KokoroBackend, plan: Iterator[PlanItem], voice: str,
-                      request: SpeechRequest, with_words: bool) -> SpeechJob:
-        stream = self.scheduler.open_stream(backend, request.seed)
+                      request: SpeechRequest, with_words: bool, estimated_tokens: int) -> SpeechJob:
+        # Admission weighs the request by its size: about one phoneme per character of English text.
+        stream = self.scheduler.open_stream(backend, request.seed, estimated_tokens=estimated_tokens)
         try:
             head = []
             while True:   # up to the first chunk that says something: errors surface before a byte is sent
