@@ -37,19 +37,25 @@ class _Locked:
             return self._fn(text)
 
 
-class EnglishG2P:
-    def __init__(self, british: bool):
-        from misaki import en, espeak
+class TokenG2P:
+    """A misaki G2P that returns words (``MToken``s) with their phonemes: word-level captions."""
 
-        try:
-            fallback = espeak.EspeakFallback(british=british)
-        except Exception:  # espeak-ng missing: misaki still speaks every word it knows
-            fallback = None
-        self._g2p = _Locked(en.G2P(trf=False, british=british, fallback=fallback, unk=""))
+    def __init__(self, g2p):
+        self._g2p = _Locked(g2p)
 
     def __call__(self, text: str) -> list[PhonemeToken]:
         _, tokens = self._g2p(text)
         return [PhonemeToken(t.text, t.phonemes or "", t.whitespace) for t in tokens]
+
+
+def english_g2p(british: bool) -> TokenG2P:
+    from misaki import en, espeak
+
+    try:
+        fallback = espeak.EspeakFallback(british=british)
+    except Exception:  # espeak-ng missing: misaki still speaks every word it knows
+        fallback = None
+    return TokenG2P(en.G2P(trf=False, british=british, fallback=fallback, unk=""))
 
 
 class PhraseG2P:
@@ -69,11 +75,13 @@ class PhraseG2P:
 
 def make_g2p(lang: str) -> G2P:
     if lang in "ab":
-        return EnglishG2P(british=lang == "b")
+        return english_g2p(british=lang == "b")
     try:
         if lang == "j":
+            # misaki's default ("cutlet") needs unidic's dictionary, a download; pyopenjtalk-plus ships
+            # OpenJTalk's dictionary in its wheel, so this path works offline.
             from misaki import ja
-            return PhraseG2P(ja.JAG2P())
+            return TokenG2P(ja.JAG2P(version="pyopenjtalk"))
         if lang == "z":
             from misaki import zh
             return PhraseG2P(zh.ZHG2P(version=None))
