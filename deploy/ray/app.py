@@ -69,7 +69,7 @@ class KokoroGateway:
 def build_app(args: Optional[dict[str, Any]] = None):
     """The bound application for ``serve.run``/``serve run``; ``args`` as in `RayDeployOptions`."""
     options = RayDeployOptions(**(args or {}))
-    runtime_env = {"env_vars": dict(options.env)} if options.env else {}
+    runtime_env = {"env_vars": options.replica_env()}
     scaling = ({"autoscaling_config": options.autoscaling_config()} if options.autoscale
                else {"num_replicas": options.num_replicas})
     replica = serve.deployment(KokoroReplica).options(

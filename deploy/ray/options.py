@@ -51,12 +51,18 @@ class RayDeployOptions(BaseModel):
             raise ValueError("need min_replicas <= max_replicas")
         if self.max_queued_requests == 0:
             raise ValueError("max_queued_requests must be -1 (no limit) or at least 1")
-        admitted = self.env.get("MAX_ACTIVE_REQUESTS")
-        if admitted and admitted.isdigit() and self.max_ongoing_requests > int(admitted):
-            # The replica would answer its own 429 to requests Ray could have queued for another one.
-            raise ValueError(f"max_ongoing_requests ({self.max_ongoing_requests}) must not exceed the replicas' "
-                             f"MAX_ACTIVE_REQUESTS ({admitted})")
+        for limit in ("MAX_ACTIVE_REQUESTS", "MAX_INFLIGHT_PER_WORKER"):
+            admitted = self.env.get(limit)
+            if admitted and admitted.isdigit() and self.max_ongoing_requests > int(admitted):
+                # The replica would answer its own 429 to requests Ray could have queued for another one.
+                raise ValueError(f"max_ongoing_requests ({self.max_ongoing_requests}) must not exceed the "
+                                 f"replicas' {limit} ({admitted})")
         return self
+
+    def replica_env(self) -> dict[str, str]:
+        """The replicas' settings: ``env``, with the app's in-flight cap raised to what Ray sends each
+        replica when ``env`` does not set it (the server's default of 10 would refuse Ray's own traffic)."""
+        return {"MAX_INFLIGHT_PER_WORKER": str(self.max_ongoing_requests), **self.env}
 
     def autoscaling_config(self) -> Optional[dict]:
         if not self.autoscale:

@@ -40,3 +40,12 @@ def test_the_serve_config_file_is_valid_for_ray_and_for_build_app():
     assert replica.ray_actor_options["num_gpus"] == options.num_gpus
     assert replica._deployment_config.autoscaling_config.max_replicas == options.max_replicas
     assert replica._deployment_config.max_queued_requests == options.max_queued_requests
+
+
+def test_replicas_admit_what_ray_sends_them():
+    # the server's own in-flight cap (default 10) follows max_ongoing_requests unless env sets it
+    assert RayDeployOptions(max_ongoing_requests=32).replica_env()["MAX_INFLIGHT_PER_WORKER"] == "32"
+    given = RayDeployOptions(max_ongoing_requests=8, env={"MAX_INFLIGHT_PER_WORKER": "12", "DEVICE": "cuda"})
+    assert given.replica_env() == {"MAX_INFLIGHT_PER_WORKER": "12", "DEVICE": "cuda"}
+    with pytest.raises(ValidationError, match="MAX_INFLIGHT_PER_WORKER"):
+        RayDeployOptions(max_ongoing_requests=32, env={"MAX_INFLIGHT_PER_WORKER": "10"})
