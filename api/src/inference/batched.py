@@ -30,7 +30,6 @@ Sorting or bucketing items by length (to limit padding) is the caller's business
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, Sequence
 
