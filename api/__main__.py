@@ -7,6 +7,7 @@ def main() -> None:
     import uvicorn
 
     from .src.builds import VERSIONS
+    from .src.core import metrics_multiprocess
     from .src.core.config import get_settings
     from .src.inference.download import MissingModelFiles, ensure_version_files
 
@@ -17,8 +18,14 @@ def main() -> None:
     except MissingModelFiles as exc:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 1
-    uvicorn.run("api.src.main:app", host=settings.host, port=settings.port,
-                log_level=settings.log_level.lower(), workers=int(os.environ.get("WORKERS", "1")))
+    workers = int(os.environ.get("WORKERS", "1"))
+    # Before uvicorn spawns the workers: they inherit the variable and aggregate /metrics through it.
+    metrics_dir = metrics_multiprocess.prepare_directory(workers)
+    try:
+        uvicorn.run("api.src.main:app", host=settings.host, port=settings.port,
+                    log_level=settings.log_level.lower(), workers=workers)
+    finally:
+        metrics_multiprocess.remove_directory(metrics_dir)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@
 # to the server's settings untouched):
 #   WORKERS        uvicorn worker processes (default 1). Each loads its own copy of the model. On the
 #                  CPU, when TORCH_THREADS is unset or 0, the CPUs are shared out between the workers
-#                  so that N workers do not each start one thread per core.
+#                  so that N workers do not each start one thread per core. With WORKERS > 1,
+#                  `python -m api` exports a fresh PROMETHEUS_MULTIPROC_DIR (a temp dir, or the one
+#                  given, emptied at start) so that /metrics sums all the workers.
 #   LOG_LEVEL      trace, debug, info (default), warning (or warn), error, critical; any case.
 set -eu
 

@@ -135,6 +135,9 @@ async def lifespan(app: FastAPI):
         except (MissingModelFiles, APIError) as exc:
             logger.warning("model {} not preloaded: {}", version, getattr(exc, "message", None) or str(exc))
     supervisor = asyncio.create_task(app.state.scheduler.supervise())
+    metrics_mirror = metrics.make_worker_mirror(app)   # only with WORKERS > 1 (PROMETHEUS_MULTIPROC_DIR)
+    if metrics_mirror:
+        metrics_mirror.start()
     if not GracefulShutdown(app.state.admission, lambda reason: _close_streams(app, reason),
                             settings.shutdown_grace_s).install():
         logger.debug("SIGTERM drain not installed (not on the main thread, or no server handler)")
@@ -142,6 +145,8 @@ async def lifespan(app: FastAPI):
     yield
     app.state.scheduler.stop()
     supervisor.cancel()
+    if metrics_mirror:
+        metrics_mirror.stop()
 
 
 def create_app(settings: Optional[Settings] = None) -> FastAPI:

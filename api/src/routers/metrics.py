@@ -1,8 +1,17 @@
-"""Prometheus metrics, read from the scheduler and model manager at scrape time."""
+"""Prometheus metrics, read from the scheduler and model manager at scrape time.
+
+With ``PROMETHEUS_MULTIPROC_DIR`` set (``python -m api`` sets it for ``WORKERS`` > 1), every worker
+mirrors these samples into prometheus-client's multiprocess files and ``/metrics`` answers with the
+sum over the live workers, under the same names (see core/metrics_multiprocess.py).
+"""
+from typing import Optional
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from ..core import metrics_multiprocess
 
 router = APIRouter(tags=["Metrics"])
 
@@ -106,6 +115,15 @@ class AdmissionMemoryCollector:
                                       "(GPU_MEMORY_CLEAR_THRESHOLD)", value=guard.clears)
 
 
+# How the workers' gauges combine in multiprocess mode; the rest are livesum (counts, bytes, backlog and
+# throughput add up over the workers).
+GAUGE_MODES = {
+    "kokoro_real_time_factor": "livemax",          # the slowest worker
+    "kokoro_model_build_seconds": "livemax",       # the slowest build
+    "kokoro_gpu_memory_bytes": "liveall",          # per process (a `pid` label): "total" is the device's
+}
+
+
 def make_registry(app) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ServerCollector(app))
@@ -113,6 +131,23 @@ def make_registry(app) -> CollectorRegistry:
     return registry
 
 
+def make_worker_mirror(app) -> Optional[metrics_multiprocess.WorkerMirror]:
+    """In multiprocess mode, this worker's mirror (the lifespan starts and stops it); else None."""
+    path = metrics_multiprocess.multiprocess_dir()
+    if path is None:
+        return None
+    mirror = metrics_multiprocess.SampleMirror([ServerCollector(app), AdmissionMemoryCollector(app)], GAUGE_MODES)
+    app.state.metrics_mirror = mirror
+    return metrics_multiprocess.WorkerMirror(mirror, path)
+
+
 @router.get("/metrics", summary="Prometheus metrics")
 async def metrics(request: Request):
-    return Response(generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST)
+    path = metrics_multiprocess.multiprocess_dir()
+    mirror = getattr(request.app.state, "metrics_mirror", None)
+    if path is None or mirror is None:
+        return Response(generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST)
+    mirror.mirror()   # this worker's own figures as of now; the others' are at most a mirror period old
+    metrics_multiprocess.mark_dead_workers(path)
+    return Response(generate_latest(metrics_multiprocess.multiprocess_registry(path)),
+                    media_type=CONTENT_TYPE_LATEST)
