@@ -220,7 +220,9 @@ class Server:
         # Like for like with KPipeline: no chunk cache (the runs repeat texts), no join trimming/pauses
         # (KPipeline yields its chunks as they are), so both sides make the same seconds of audio.
         env = {**os.environ, "MODEL_DIR": str(model_dir), "LOG_LEVEL": "WARNING", "CHUNK_CACHE_MB": "0",
-               "TRIM_SILENCE": "false", "SENTENCE_PAUSE_S": "0", "CLAUSE_PAUSE_S": "0", "WORD_PAUSE_S": "0"}
+               "TRIM_SILENCE": "false", "SENTENCE_PAUSE_S": "0", "CLAUSE_PAUSE_S": "0", "WORD_PAUSE_S": "0",
+               # throughput is measured here, not admission: every client is served however slow the machine
+               "MAX_QUEUE_WAIT_S": "0", "MAX_INFLIGHT_PER_WORKER": "64"}
         env.pop("_OVERHEAD_BENCH_CHILD", None)
         if threads:
             env["TORCH_THREADS"] = str(threads)
