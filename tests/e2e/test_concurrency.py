@@ -65,6 +65,10 @@ def test_disconnect_mid_stream_frees_the_queue(server):
     assert metric(server, "kokoro_active_requests") == 0
     assert metric(server, "kokoro_queued_chunks") == 0
     assert metric(server, 'kokoro_chunks_total{outcome="dropped"}') > dropped_before
+    # compute stopped: no forward pass runs for the departed request any more
+    done = metric(server, 'kokoro_chunks_total{outcome="done"}')
+    time.sleep(1.5)
+    assert metric(server, 'kokoro_chunks_total{outcome="done"}') == done
     # the server still serves
     assert httpx.post(server.url + "/v1/audio/speech", json={"input": "Still here.", "voice": "af_heart"},
                       timeout=60).status_code == 200
@@ -102,3 +106,28 @@ def test_missing_model_exits_with_one_clear_message(tmp_path):
     assert "kokoro-v1_0.pth" in log and "config.json" in log
     assert "download" in log and "DOWNLOAD_MODEL" in log
     assert "Traceback" not in log
+
+
+def test_a_short_request_overtakes_a_book_length_one(server):
+    book = " ".join(f"Paragraph {i} goes on about the sea, the wind and the long night watch." for i in range(50))
+    finished = {}
+
+    def read_book():
+        with httpx.stream("POST", server.url + "/v1/audio/speech", timeout=300,
+                          json={"input": book, "voice": "af_heart", "response_format": "pcm"}) as r:
+            assert r.status_code == 200
+            for _ in r.iter_raw():
+                started.set()
+        finished["book"] = time.monotonic()
+
+    import threading
+    started = threading.Event()
+    reader = threading.Thread(target=read_book)
+    reader.start()
+    assert started.wait(60), "the book never started"
+    r = httpx.post(server.url + "/v1/audio/speech", json={"input": "A short reply.", "voice": "af_bella",
+                                                          "response_format": "pcm", "stream": False}, timeout=120)
+    finished["short"] = time.monotonic()
+    assert r.status_code == 200 and len(r.content) > 0
+    reader.join(300)
+    assert finished["short"] < finished["book"], "the short request waited for the whole book"
