@@ -74,6 +74,12 @@ async def _warm_backend(app: FastAPI, backend: KokoroBackend) -> None:
     g2p = await asyncio.to_thread(backend.g2p, backend.spec.normalize_lang(voice[:1]))
     first = await asyncio.to_thread(next, iter_chunks("Warming up.", g2p, app.state.speech.limits))
     ids = backend.token_ids(first.phonemes)
+    # A second, sentence-sized chunk: the first forward pays one-time costs, this one measures the
+    # throughput that admission predicts waits from (in place of its prior).
+    measure = await asyncio.to_thread(next, iter_chunks(
+        "The keeper climbed the stairs of the old lighthouse, lit the lamp, and watched the ships pass by.",
+        g2p, app.state.speech.limits))
+    measure_ids = backend.token_ids(measure.phonemes)
     for _ in range(600):   # a full queue (a lazy build under load) delays the warm-up, never fails it
         try:
             stream = app.state.scheduler.open_stream(backend, 0)
@@ -84,6 +90,7 @@ async def _warm_backend(app: FastAPI, backend: KokoroBackend) -> None:
         raise RuntimeError("warm-up found the inference queue full for a minute")
     try:
         await stream.submit(ids, backend.style(pack, len(ids)), 1.0)
+        await stream.submit(measure_ids, backend.style(pack, len(measure_ids)), 1.0)
         stream.end_input()
         async for _ in stream.results():
             pass

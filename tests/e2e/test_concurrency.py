@@ -30,8 +30,19 @@ def bodies():
              "response_format": "pcm", "seed": 1000 + i} for i in range(16)]
 
 
-def test_sixteen_concurrent_clients_get_their_own_audio(server):
+@pytest.fixture(scope="module")
+def uncached(v1_model_dir, tmp_path_factory):
+    """A server without the chunk cache: the same requests again must run the model again."""
+    proc = ServerProcess(v1_model_dir, tmp_path_factory.mktemp("uncached") / "server.log", chunk_cache_mb=0,
+                         max_inflight_per_worker=64).start()
+    yield proc
+    proc.stop()
+
+
+def test_sixteen_concurrent_clients_get_their_own_audio(uncached):
+    server = uncached
     alone = [httpx.post(server.url + "/v1/audio/speech", json=b, timeout=120).content for b in bodies()]
+    done_alone = metric(server, 'kokoro_chunks_total{outcome="done"}')
 
     async def together():
         async with httpx.AsyncClient(base_url=server.url, timeout=300) as http:
@@ -42,6 +53,8 @@ def test_sixteen_concurrent_clients_get_their_own_audio(server):
             return await asyncio.gather(*(one(b) for b in bodies()))
 
     concurrent = asyncio.run(together())
+    # every chunk ran again, under load: nothing was served from a cache
+    assert metric(server, 'kokoro_chunks_total{outcome="done"}') >= 2 * done_alone - 4
     for i, (a, c) in enumerate(zip(alone, concurrent)):
         assert len(a) > 0
         assert a == c, f"client {i} got different audio under load"

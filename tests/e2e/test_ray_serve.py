@@ -40,7 +40,9 @@ def ray_serve(v1_model_dir):
         serve.run(build_app({
             "num_replicas": REPLICAS, "num_cpus": 0.5, "max_ongoing_requests": ONGOING,
             "max_queued_requests": QUEUED, "retry_after_s": 3, "health_check_period_s": 2,
-            "env": {"MODEL_DIR": str(v1_model_dir), "TORCH_THREADS": "1", "LOG_LEVEL": "WARNING"},
+            # no chunk cache: repeated test requests must really load the replicas
+            "env": {"MODEL_DIR": str(v1_model_dir), "TORCH_THREADS": "1", "LOG_LEVEL": "WARNING",
+                    "CHUNK_CACHE_MB": "0"},
         }), name="kokoro", route_prefix="/")
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -399,9 +399,13 @@ def test_throughput_estimate_follows_measurements():
 
     estimate = ThroughputEstimate(prior_tokens_per_s=100.0)
     assert estimate.tokens_per_s == 100.0
+    estimate.add(10, 5.0)                      # the first forward (one-time costs) is not a measurement
+    assert estimate.tokens_per_s == 100.0
+    estimate.add(2000, 1.0)                    # the next replaces the prior outright
+    assert estimate.tokens_per_s == 2000.0
     for _ in range(40):
         estimate.add(500, 1.0)
-    assert 499 < estimate.tokens_per_s <= 500
+    assert 499 < estimate.tokens_per_s < 501
     assert resolve_batch_size(0, "cpu") == 1 and resolve_batch_size(0, "cuda") == 16
     assert resolve_batch_size(4, "cpu") == 4
 

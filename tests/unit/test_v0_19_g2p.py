@@ -74,7 +74,10 @@ def test_token_ids_and_words():
     g2p = make_g2p("a")
     tokens = g2p("Hello world!")
     assert [t.phonemes for t in tokens] == ["həlˈoʊ", "wˈɜːld!"]
-    assert tokens[0].text == "Hello world!"
+    assert [t.text for t in tokens] == ["Hello", "world!"]   # espeak kept the word count: one token a word
+    # when it does not ("1984" is four spoken words), the sentence rides on the first token
+    merged = g2p("In 1984 it rained.")
+    assert merged[0].text == "In 1984 it rained." and all(t.text == "" for t in merged[1:])
     assert [VOCAB[s] for s in g2p.phonemize("Hello world!")] == [50, 83, 54, 156, 57, 135, 16, 65, 156, 87, 158,
                                                                   54, 46, 5]
 

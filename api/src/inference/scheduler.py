@@ -79,9 +79,17 @@ class ThroughputEstimate:
         self._tokens = prior_tokens_per_s
         self._seconds = 1.0
         self._weight = weight
+        self._measured = 0
 
     def add(self, tokens: int, seconds: float) -> None:
         if tokens <= 0 or seconds <= 0:
+            return
+        self._measured += 1
+        if self._measured == 1:
+            return   # the very first forward pays one-time costs (lazy init, first allocations)
+        if self._measured == 2:
+            # the prior is a placeholder: a real measurement (the start-up warm-up's) replaces it
+            self._tokens, self._seconds = tokens, seconds
             return
         w = self._weight
         self._tokens = (1 - w) * self._tokens + w * tokens
