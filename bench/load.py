@@ -238,7 +238,7 @@ def main(argv=None) -> int:
                       **dict(e.split("=", 1) for e in args.env)}
             for env in (common, {**common, **SERIAL_ENV}):
                 with server_env(**env):
-                    servers.append(Server(args.model_dir, args.threads or None))
+                    servers.append(Server(args.model_dir, args.threads or None, settings={}))
             for s in servers:
                 s.wait_ready()
             targets = [Target("scheduler", servers[0].url, servers[0].proc.pid),

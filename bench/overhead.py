@@ -211,18 +211,24 @@ class Baseline:
 
 
 # -- our server, as users start it ---------------------------------------------------------------
+# Like for like with KPipeline: no chunk cache (the runs repeat texts), no join trimming/pauses
+# (KPipeline yields its chunks as they are), so both sides make the same seconds of audio; and no
+# admission bound: throughput is measured here, every client is served however slow the machine.
+LIKE_FOR_LIKE = {"CHUNK_CACHE_MB": "0", "TRIM_SILENCE": "false", "SENTENCE_PAUSE_S": "0", "CLAUSE_PAUSE_S": "0",
+                 "WORD_PAUSE_S": "0", "MAX_QUEUE_WAIT_S": "0", "MAX_INFLIGHT_PER_WORKER": "64"}
+
+
 class Server:
-    def __init__(self, model_dir: Path, threads: int | None):
+    """``uvicorn api.src.main:app`` on a free loopback port; ``settings`` (default LIKE_FOR_LIKE) go to
+    its environment over this process's."""
+
+    def __init__(self, model_dir: Path, threads: int | None, settings: dict[str, str] | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         self.log_path = LOG_DIR / f"server-{self.port}.log"
-        # Like for like with KPipeline: no chunk cache (the runs repeat texts), no join trimming/pauses
-        # (KPipeline yields its chunks as they are), so both sides make the same seconds of audio.
-        env = {**os.environ, "MODEL_DIR": str(model_dir), "LOG_LEVEL": "WARNING", "CHUNK_CACHE_MB": "0",
-               "TRIM_SILENCE": "false", "SENTENCE_PAUSE_S": "0", "CLAUSE_PAUSE_S": "0", "WORD_PAUSE_S": "0",
-               # throughput is measured here, not admission: every client is served however slow the machine
-               "MAX_QUEUE_WAIT_S": "0", "MAX_INFLIGHT_PER_WORKER": "64"}
+        env = {**os.environ, "MODEL_DIR": str(model_dir), "LOG_LEVEL": "WARNING",
+               **(LIKE_FOR_LIKE if settings is None else settings)}
         env.pop("_OVERHEAD_BENCH_CHILD", None)
         if threads:
             env["TORCH_THREADS"] = str(threads)

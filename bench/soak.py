@@ -27,11 +27,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import re
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +39,11 @@ from urllib.parse import urlparse
 
 import httpx
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from overhead import Server  # noqa: E402  (bench/ is not a package)
+
 VOICES = ("af_heart", "af_bella", "af_sky", "am_adam", "bf_emma", "bm_george")
 OPENAI_NAMES = ("alloy", "nova", "echo", "fable", "onyx")
 # what the OpenAI names map to (api/src/core/openai_voices.json), for the random model written here
@@ -147,47 +148,14 @@ def slope_per_1000(points: list[tuple[int, float]]) -> Optional[float]:
     return 1000 * sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var if var else None
 
 
-class LocalServer:
-    """A server on a random model in a temporary folder, on a free loopback port."""
+def local_server(size: str, workdir: Path, threads: int, concurrency: int) -> Server:
+    """A server on a random model in a temporary folder (overhead.py's Server), with production's
+    defaults but for the in-flight cap, which the soak's own concurrency must not hit."""
+    from api.src.tools.random_model import write_random_model
 
-    def __init__(self, size: str, workdir: Path, threads: int, concurrency: int):
-        sys.path.insert(0, str(REPO_ROOT))
-        from api.src.tools.random_model import write_random_model
-
-        write_random_model(workdir / "models", version="v1_0", size=size, voices=MODEL_VOICES, seed=7)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "MODEL_DIR": str(workdir / "models"), "LOG_LEVEL": "WARNING",
-               "TORCH_THREADS": str(threads), "MAX_INFLIGHT_PER_WORKER": str(max(10, concurrency * 2)),
-               "ENABLE_WEB_UI": "false"}
-        self.log = open(workdir / "server.log", "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.src.main:app", "--host", "127.0.0.1",
-                                      "--port", str(self.port)], cwd=REPO_ROOT, env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-
-    def wait_ready(self, timeout: float = 300) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"server exited with {self.proc.returncode}; see {self.log.name}")
-            try:
-                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.25)
-        raise SystemExit(f"server not ready after {timeout}s; see {self.log.name}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.log.close()
+    write_random_model(workdir / "models", version="v1_0", size=size, voices=MODEL_VOICES, seed=7)
+    return Server(workdir / "models", threads, settings={
+        "MAX_INFLIGHT_PER_WORKER": str(max(10, concurrency * 2)), "ENABLE_WEB_UI": "false"})
 
 
 async def soak(url: str, pid: Optional[int], args) -> int:
@@ -263,7 +231,7 @@ def main() -> int:
             parser.error("--url must be a loopback address (127.0.0.1, localhost, ::1)")
         return asyncio.run(soak(args.url.rstrip("/"), args.pid, args))
     with tempfile.TemporaryDirectory(prefix="kokoro-soak-") as tmp:
-        server = LocalServer(args.size, Path(tmp), args.threads, args.concurrency)
+        server = local_server(args.size, Path(tmp), args.threads, args.concurrency)
         try:
             server.wait_ready()
             print(f"server {server.url} (pid {server.proc.pid}, {args.size} random model)", flush=True)
