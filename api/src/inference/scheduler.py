@@ -561,7 +561,11 @@ class InferenceScheduler:
         tokens = frames = 0
         for job, result in zip(jobs, results):
             if isinstance(result, ChunkOutput):
-                self.stats.chunks_done += 1
+                # audio whose request left during the forward is never delivered: dropped, not done
+                if job.stream.closed:
+                    self.stats.chunks_dropped += 1
+                else:
+                    self.stats.chunks_done += 1
                 tokens += job.tokens
                 frames += int(result.pred_dur.sum())
             else:
