@@ -211,3 +211,56 @@ def test_finish_without_audio_gives_a_valid_file(fmt):
 def test_content_types_cover_every_format():
     assert set(CONTENT_TYPES) == set(FORMATS)
     assert CONTENT_TYPES["mp3"] == "audio/mpeg" and CONTENT_TYPES["opus"] == "audio/ogg"
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_close_abandons_an_unfinished_file(fmt):
+    writer = StreamingAudioWriter(fmt)
+    writer.write(sine(3000))
+    writer.close()
+    writer.close()   # idempotent
+    with pytest.raises(RuntimeError):
+        writer.write(sine(10))
+    with pytest.raises(RuntimeError):
+        writer.finish()
+    done = StreamingAudioWriter(fmt)
+    data = done.write(sine(24000)) + done.finish()
+    done.close()     # after finish: nothing to release
+    if fmt != "pcm":
+        assert decode(data)[3].size > 0
+
+
+def test_a_response_cut_short_closes_its_encoder(monkeypatch):
+    """The client leaves after the first piece: the encoder is released then, not at garbage collection."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from api.src.services.audio import streaming
+
+    writers = []
+
+    class Recording(StreamingAudioWriter):
+        def __init__(self, fmt):
+            super().__init__(fmt)
+            self.closed = False
+            writers.append(self)
+
+        def close(self):
+            self.closed = True
+            super().close()
+
+    class Job:
+        async def pieces(self):
+            for _ in range(5):
+                yield SimpleNamespace(pcm=sine(4800), words=[])
+
+    monkeypatch.setattr(streaming, "StreamingAudioWriter", Recording)
+
+    async def main():
+        pieces = streaming.encoded_pieces(Job(), "mp3")
+        await pieces.__anext__()
+        assert not writers[0].closed
+        await pieces.aclose()
+
+    asyncio.run(main())
+    assert writers[0].closed

@@ -22,9 +22,12 @@ async def encoded_pieces(job: SpeechJob, fmt: str) -> AsyncIterator[tuple[bytes,
     async def call(fn, *args):
         return fn(*args) if fmt in _CHEAP_FORMATS else await anyio.to_thread.run_sync(fn, *args)
 
-    async for piece in job.pieces():
-        yield await call(writer.write, piece.pcm), piece.words
-    yield await call(writer.finish), []
+    try:
+        async for piece in job.pieces():
+            yield await call(writer.write, piece.pcm), piece.words
+        yield await call(writer.finish), []
+    finally:
+        writer.close()   # the client left or something failed: free the encoder now
 
 
 async def encoded_audio(job: SpeechJob, fmt: str) -> AsyncIterator[bytes]:

@@ -14,6 +14,7 @@ import struct
 from fractions import Fraction
 
 import av
+from loguru import logger
 import numpy as np
 
 FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
@@ -147,6 +148,20 @@ class StreamingAudioWriter:
         self._container.mux(self._stream.encode(None))
         self._container.close()
         return self._sink.drain()
+
+    def close(self) -> None:
+        """Release the encoder and container without finishing the file (a client that left, an
+        error); idempotent, and a no-op after ``finish()``. An output container that is only garbage
+        collected keeps native memory (PyAV), so every writer ends in ``finish()`` or here."""
+        if self._finished:
+            return
+        self._finished = True
+        if self._container is not None:
+            try:
+                self._container.close()
+            except (av.FFmpegError, OSError, ValueError) as exc:   # the file is being abandoned anyway
+                logger.debug("closing an unfinished {} writer: {}", self.fmt, exc)
+            self._sink.drain()
 
     def _encode(self, samples: np.ndarray) -> None:
         if self._sample_format == "fltp":
