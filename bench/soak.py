@@ -42,7 +42,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from overhead import Server  # noqa: E402  (bench/ is not a package)
+from overhead import Server, _ensure_tcmalloc  # noqa: E402  (bench/ is not a package)
 
 VOICES = ("af_heart", "af_bella", "af_sky", "am_adam", "bf_emma", "bm_george")
 OPENAI_NAMES = ("alloy", "nova", "echo", "fable", "onyx")
@@ -91,10 +91,10 @@ def make_voice(rng: random.Random) -> str:
     return f"{a}({rng.randint(1, 9)})+{b}({rng.randint(1, 9)})"   # ~2,000 distinct mixes
 
 
-def make_request(i: int, seed: int) -> tuple[str, dict]:
+def make_request(i: int, seed: int, formats: tuple[str, ...] = FORMATS) -> tuple[str, dict]:
     rng = random.Random(seed * 1_000_003 + i)
     mode = MODES[i % len(MODES)]
-    fmt = FORMATS[(i // len(MODES)) % len(FORMATS)]
+    fmt = formats[(i // len(MODES)) % len(formats)]
     body = {"model": "kokoro", "input": make_text(rng), "voice": make_voice(rng), "response_format": fmt,
             "speed": rng.choice((0.8, 1.0, 1.0, 1.25))}
     if mode == "whole":
@@ -104,8 +104,8 @@ def make_request(i: int, seed: int) -> tuple[str, dict]:
     return mode, body
 
 
-async def one(http: httpx.AsyncClient, i: int, seed: int, tally: Tally) -> None:
-    mode, body = make_request(i, seed)
+async def one(http: httpx.AsyncClient, i: int, seed: int, tally: Tally, formats: tuple[str, ...] = FORMATS) -> None:
+    mode, body = make_request(i, seed, formats)
     try:
         async with http.stream("POST", "/v1/audio/speech", json=body) as r:
             if r.status_code != 200:
@@ -132,9 +132,8 @@ def rss_mb(pid: Optional[int]) -> Optional[float]:
     return int(match.group(1)) / 1024 if match else None
 
 
-async def gpu_mb(http: httpx.AsyncClient) -> Optional[float]:
-    text = (await http.get("/metrics")).text
-    match = re.search(r'^kokoro_gpu_memory_bytes\{kind="allocated"\} ([0-9.e+]+)$', text, re.M)
+def metric_mb(text: str, pattern: str) -> Optional[float]:
+    match = re.search(rf"^{pattern} ([0-9.e+]+)$", text, re.M)
     return float(match.group(1)) / 2**20 if match else None
 
 
@@ -148,39 +147,53 @@ def slope_per_1000(points: list[tuple[int, float]]) -> Optional[float]:
     return 1000 * sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var if var else None
 
 
-def local_server(size: str, workdir: Path, threads: int, concurrency: int) -> Server:
+def local_server(size: str, workdir: Path, threads: int, concurrency: int, env: dict[str, str],
+                 allocator: str) -> Server:
     """A server on a random model in a temporary folder (overhead.py's Server), with production's
-    defaults but for the in-flight cap, which the soak's own concurrency must not hit."""
+    defaults but for the in-flight cap, which the soak's own concurrency must not hit, and ``env``.
+    ``allocator`` tcmalloc preloads it as scripts/run.sh and the images do (glibc's malloc keeps far
+    more freed memory mapped with tensors of ever-changing sizes)."""
     from api.src.tools.random_model import write_random_model
 
     write_random_model(workdir / "models", version="v1_0", size=size, voices=MODEL_VOICES, seed=7)
+    if allocator == "tcmalloc":
+        lib = _ensure_tcmalloc()
+        if lib is None:
+            raise SystemExit("tcmalloc (libtcmalloc-minimal4) is not installed; or pass --allocator glibc")
+        env = {"LD_PRELOAD": lib, **env}
     return Server(workdir / "models", threads, settings={
-        "MAX_INFLIGHT_PER_WORKER": str(max(10, concurrency * 2)), "ENABLE_WEB_UI": "false"})
+        "MAX_INFLIGHT_PER_WORKER": str(max(10, concurrency * 2)), "ENABLE_WEB_UI": "false", **env})
 
 
 async def soak(url: str, pid: Optional[int], args) -> int:
     tally = Tally()
     rss: list[tuple[int, float]] = []
+    rss_less_cache: list[tuple[int, float]] = []   # what is not the (bounded) chunk cache's audio
     gpu: list[tuple[int, float]] = []
     began = time.monotonic()
     next_i = 0
     limits = httpx.Limits(max_connections=args.concurrency * 2)
     async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as http:
         async def sample() -> None:
-            r, g = rss_mb(pid), await gpu_mb(http)
+            text = (await http.get("/metrics")).text
+            r = rss_mb(pid)
+            g = metric_mb(text, r'kokoro_gpu_memory_bytes\{kind="allocated"\}')
+            c = metric_mb(text, "kokoro_chunk_cache_bytes") or 0.0
             if r is not None:
                 rss.append((tally.done, r))
+                rss_less_cache.append((tally.done, r - c))
             if g is not None:
                 gpu.append((tally.done, g))
             print(f"{tally.done:6d} requests  {time.monotonic() - began:7.1f} s  "
-                  f"RSS {'-' if r is None else f'{r:8.1f} MB'}  GPU {'-' if g is None else f'{g:8.1f} MB'}  "
+                  f"RSS {'-' if r is None else f'{r:8.1f} MB'}  chunk cache {c:6.1f} MB  "
+                  f"GPU {'-' if g is None else f'{g:8.1f} MB'}  "
                   f"failed {tally.failed}  {dict(sorted(tally.by_status.items()))}", flush=True)
 
         async def worker() -> None:
             nonlocal next_i
             while next_i < args.requests and time.monotonic() - began < args.max_seconds:
                 i, next_i = next_i, next_i + 1
-                await one(http, i, args.seed, tally)
+                await one(http, i, args.seed, tally, args.formats)
                 if tally.done % args.every == 0:
                     await sample()
 
@@ -193,7 +206,8 @@ async def soak(url: str, pid: Optional[int], args) -> int:
     print(f"\n{tally.done} requests in {elapsed:.0f} s ({tally.done / elapsed:.1f}/s), {tally.failed} failed, "
           f"{tally.bytes / 2**20:.0f} MB received")
     status = 0
-    for name, points in (("RSS", rss), ("GPU allocated", gpu)):
+    for name, points in (("RSS", rss), ("RSS less the chunk cache's audio", rss_less_cache),
+                         ("GPU allocated", gpu)):
         after = [p for p in points if p[0] >= args.warmup * tally.done]
         slope = slope_per_1000(after)
         if slope is None:
@@ -222,7 +236,16 @@ def main() -> int:
     parser.add_argument("--max-slope", type=float, help="fail above this RSS slope (MB per 1000 requests)")
     parser.add_argument("--threads", type=int, default=2, help="TORCH_THREADS of the server started here")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--formats", default=",".join(FORMATS),
+                        help="response formats to cycle through (comma-separated; default all six)")
+    parser.add_argument("--allocator", choices=("tcmalloc", "glibc"), default="tcmalloc",
+                        help="the server's malloc (tcmalloc: as scripts/run.sh and the images start it)")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting for the server started here (repeatable), e.g. CHUNK_CACHE_MB=8")
     args = parser.parse_args()
+    args.formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    if not args.formats or set(args.formats) - set(FORMATS):
+        parser.error(f"--formats: choose from {', '.join(FORMATS)}")
     if args.requests < 1 or args.concurrency < 1 or args.every < 1 or not 0 <= args.warmup < 1:
         parser.error("--requests, --concurrency, --every must be positive and --warmup in [0, 1)")
 
@@ -231,10 +254,12 @@ def main() -> int:
             parser.error("--url must be a loopback address (127.0.0.1, localhost, ::1)")
         return asyncio.run(soak(args.url.rstrip("/"), args.pid, args))
     with tempfile.TemporaryDirectory(prefix="kokoro-soak-") as tmp:
-        server = local_server(args.size, Path(tmp), args.threads, args.concurrency)
+        env = dict(e.split("=", 1) for e in args.env)
+        server = local_server(args.size, Path(tmp), args.threads, args.concurrency, env, args.allocator)
         try:
             server.wait_ready()
-            print(f"server {server.url} (pid {server.proc.pid}, {args.size} random model)", flush=True)
+            print(f"server {server.url} (pid {server.proc.pid}, {args.size} random model, {args.allocator}, "
+                  f"settings {env or 'default'})", flush=True)
             return asyncio.run(soak(server.url, server.proc.pid, args))
         finally:
             server.stop()
