@@ -193,7 +193,7 @@ async def soak(url: str, pid: Optional[int], args) -> int:
             nonlocal next_i
             while next_i < args.requests and time.monotonic() - began < args.max_seconds:
                 i, next_i = next_i, next_i + 1
-                await one(http, i, args.seed, tally, args.formats)
+                await one(http, i % args.distinct if args.distinct else i, args.seed, tally, args.formats)
                 if tally.done % args.every == 0:
                     await sample()
 
@@ -238,6 +238,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--formats", default=",".join(FORMATS),
                         help="response formats to cycle through (comma-separated; default all six)")
+    parser.add_argument("--distinct", type=int, default=0,
+                        help="cycle through this many distinct requests (0: every request new); with "
+                             "CHUNK_CACHE_MB=0, growth past the first cycle is per request, not new shapes")
     parser.add_argument("--allocator", choices=("tcmalloc", "glibc"), default="tcmalloc",
                         help="the server's malloc (tcmalloc: as scripts/run.sh and the images start it)")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
