@@ -87,6 +87,7 @@ async def _logged(job: SpeechJob, request: SpeechRequest, body):
         raise
     finally:
         job.close()
+        await body.aclose()   # its encoder is freed now, not whenever the generator is collected
         _log(job, request, status)
 
 
