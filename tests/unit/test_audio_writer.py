@@ -264,3 +264,24 @@ def test_a_response_cut_short_closes_its_encoder(monkeypatch):
 
     asyncio.run(main())
     assert writers[0].closed
+
+
+def test_close_after_a_failed_finish_still_releases_the_container():
+    writer = StreamingAudioWriter("mp3")
+    writer.write(sine(3000))
+    container, closes = writer._container, []
+
+    class Failing:
+        def mux(self, packets):
+            raise av.FFmpegError(1, "injected muxer failure")
+
+        def close(self):
+            closes.append(True)
+            container.close()
+
+    writer._container = Failing()
+    with pytest.raises(av.FFmpegError):
+        writer.finish()
+    writer.close()
+    writer.close()
+    assert closes == [True]

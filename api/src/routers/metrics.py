@@ -28,7 +28,8 @@ class ServerCollector:
                                 value=stats.active_streams)
         yield GaugeMetricFamily("kokoro_queued_chunks", "Chunks waiting for the inference worker",
                                 value=stats.queued_chunks)
-        chunks = CounterMetricFamily("kokoro_chunks", "Chunks by outcome (dropped: its request left before the audio was delivered)", labels=["outcome"])
+        chunks = CounterMetricFamily("kokoro_chunks", "Chunks by outcome (dropped: its request left before "
+                                     "the audio was delivered)", labels=["outcome"])
         for outcome in ("done", "failed", "dropped"):
             chunks.add_metric([outcome], getattr(stats, f"chunks_{outcome}"))
         yield chunks

@@ -147,18 +147,19 @@ class StreamingAudioWriter:
         # Without the flush the encoder's delayed packets (the end of the audio) would be lost.
         self._container.mux(self._stream.encode(None))
         self._container.close()
+        self._container = None
         return self._sink.drain()
 
     def close(self) -> None:
         """Release the encoder and container without finishing the file (a client that left, an
-        error); idempotent, and a no-op after ``finish()``. An output container that is only garbage
-        collected keeps native memory (PyAV), so every writer ends in ``finish()`` or here."""
-        if self._finished:
-            return
+        error, a ``finish()`` that failed); idempotent, and a no-op after a ``finish()`` that succeeded.
+        An output container that is only garbage collected keeps native memory (PyAV), so every
+        writer ends in ``finish()`` or here."""
         self._finished = True
-        if self._container is not None:
+        container, self._container = self._container, None
+        if container is not None:
             try:
-                self._container.close()
+                container.close()
             except (av.FFmpegError, OSError, ValueError) as exc:   # the file is being abandoned anyway
                 logger.debug("closing an unfinished {} writer: {}", self.fmt, exc)
             self._sink.drain()
