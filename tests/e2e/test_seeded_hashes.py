@@ -1,0 +1,71 @@
+"""Seeded outputs pinned by hash: a refactor that changes what users hear, by one sample, fails here.
+
+The shared server runs the tiny random models of ``tests/conftest.py`` (seeded weights), so the same
+request with the same ``seed`` gives the same PCM bytes on the same torch build and CPU kernel family.
+Float kernels differ between instruction sets (AVX2 vs AVX-512) and torch releases, so the pinned
+hashes are keyed by both; on a machine with no entry yet the test skips and prints the hashes to add
+(run it on main before a change, add the entry, then make the change).
+"""
+import hashlib
+import json
+
+import httpx
+import pytest
+import torch
+
+CASES = {
+    "v1_plain": {"input": "The quick brown fox jumps over the lazy dog. It was a bright, cold day!",
+                 "voice": "af_heart", "seed": 7},
+    "v1_mix_speed": {"input": "Numbers like 42 and $3.50 are read aloud, at a faster pace.",
+                     "voice": "af_bella(2)+am_adam(1)", "speed": 1.5, "seed": 11},
+    "v1_pause_chunks": {"input": "First sentence here. [pause:0.3s] " + " ".join(
+        f"Sentence {i} about the sea and a lighthouse keeper." for i in range(12)),
+        "voice": "bm_george", "seed": 3},
+    "v0_19_plain": {"model": "kokoro-v0_19", "input": "Hello from the older model, with a question?",
+                    "voice": "af_bella", "seed": 5},
+}
+CAPTIONED = {"input": "Captions keep each word's timing.", "voice": "af_sky", "seed": 9}
+
+# fingerprint -> case -> sha256 of the response's PCM bytes (or, for "captioned", of its audio + words)
+PINNED = {
+    "torch-2.13.0+cpu/AVX2": {
+        "v1_plain": "3287aa69857d0f821b428e880189c12feaebbc5432749dc6ba2a886b78888c59",
+        "v1_mix_speed": "fec07e51839ddd3d998a53e23a416b5fecbab066cbe727adc8bfd4014aa42c0c",
+        "v1_pause_chunks": "ea2125c2860e67c9c34214c3f60671a3aac752e93c2a7df6630f86b0f67bb7b8",
+        "v0_19_plain": "4d883c87bc108041e84b94cdb3ca31d894dd2d3e21106ca8bfc16257067e59a7",
+        "captioned": "21996ce5e405bf965dabe82c0d1efa526775677822105595caa198d535cbfbae",
+    },
+}
+
+
+def fingerprint() -> str:
+    return f"torch-{torch.__version__}/{torch.backends.cpu.get_cpu_capability()}"
+
+
+def speech_hash(server, body: dict) -> str:
+    r = httpx.post(server.url + "/v1/audio/speech", timeout=120,
+                   json={"model": "kokoro", **body, "response_format": "pcm", "stream": False})
+    assert r.status_code == 200, r.text
+    assert len(r.content) > 0
+    return hashlib.sha256(r.content).hexdigest()
+
+
+def captioned_hash(server) -> str:
+    r = httpx.post(server.url + "/dev/captioned_speech", timeout=120,
+                   json={"model": "kokoro", **CAPTIONED, "response_format": "pcm", "stream": False})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    words = json.dumps(body["timestamps"], sort_keys=True).encode()
+    return hashlib.sha256(body["audio"].encode() + words).hexdigest()
+
+
+def test_seeded_outputs_match_their_pinned_hashes(server):
+    observed = {name: speech_hash(server, body) for name, body in CASES.items()}
+    observed["captioned"] = captioned_hash(server)
+    # Determinism first: the same requests again give the same bytes (holds on any machine).
+    assert observed == {**{name: speech_hash(server, body) for name, body in CASES.items()},
+                        "captioned": captioned_hash(server)}
+    pinned = PINNED.get(fingerprint())
+    if not pinned:
+        pytest.skip(f"no pinned hashes for {fingerprint()}; add: {json.dumps(observed, indent=2)}")
+    assert observed == pinned
