@@ -21,10 +21,11 @@ from .core.errors import APIError, Overloaded, install_error_handlers
 from .core.middleware import (Admission, AdmissionMiddleware, ApiKeyMiddleware, BodyLimitMiddleware,
                               RequestIdMiddleware)
 from .core.shutdown import GracefulShutdown
-from .inference import memory
 from .inference.download import MissingModelFiles, ensure_version_files
 from .inference.backend import KokoroBackend
-from .inference.model_manager import ModelManager
+from .inference.faulty_backend import build_faulty_backend
+from .inference.memory import GpuMemoryGuard
+from .inference.model_manager import ModelManager, build_backend
 from .inference.scheduler import InferenceScheduler, apply_gpu_memory_cap, resolve_batch_size
 from .routers import dev, health, metrics, models, openai_compatible
 from .routers import downloads as download_routes, voices as voice_routes
@@ -98,14 +99,6 @@ async def _warm_backend(app: FastAPI, backend: KokoroBackend) -> None:
         stream.close()
 
 
-def _close_streams(app: FastAPI, reason: BaseException) -> int:
-    """Shutdown's abort: every open synthesis stream ends with ``reason`` (what its reader raises)."""
-    streams = list(app.state.scheduler._streams.values())
-    for stream in streams:
-        stream.close(reason)
-    return len(streams)
-
-
 async def _warm_up_batches(app: FastAPI, version: str) -> None:
     """CUDA with batching: run the common batch shapes once (see InferenceScheduler.warm_up)."""
     try:
@@ -145,8 +138,7 @@ async def lifespan(app: FastAPI):
     metrics_mirror = metrics.make_worker_mirror(app)   # only with WORKERS > 1 (PROMETHEUS_MULTIPROC_DIR)
     if metrics_mirror:
         metrics_mirror.start()
-    if not GracefulShutdown(app.state.admission, lambda reason: _close_streams(app, reason),
-                            settings.shutdown_grace_s).install():
+    if not GracefulShutdown(app.state.admission, app.state.scheduler.close_all, settings.shutdown_grace_s).install():
         logger.debug("SIGTERM drain not installed (not on the main thread, or no server handler)")
     logger.info("ready: http://{}:{} (device {})", settings.host, settings.port, manager.device)
     yield
@@ -167,15 +159,18 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app = FastAPI(title="Kokoro TTS server", version="0.1.0", lifespan=lifespan,
                   description="OpenAI-compatible text-to-speech with Kokoro-82M")
     app.state.settings = settings
-    app.state.manager = ModelManager(settings, warm_up=lambda backend: _warm_backend(app, backend))
+    # FAULT_INJECTION=true (tests only): a backend that fails the chunks carrying a fault marker
+    builder = build_faulty_backend if settings.fault_injection else build_backend
+    app.state.manager = ModelManager(settings, builder=builder, warm_up=lambda backend: _warm_backend(app, backend))
     app.state.admission = Admission(settings.max_inflight_per_worker)
-    memory.configure(settings.gpu_memory_clear_threshold)
+    app.state.memory_guard = GpuMemoryGuard(settings.gpu_memory_clear_threshold)
     app.state.scheduler = InferenceScheduler(
         settings.max_active_requests, settings.chunk_lookahead, settings.slow_reader_timeout_s,
         max_batch_size=resolve_batch_size(settings.max_batch_size, app.state.manager.device),
         max_batch_tokens=settings.max_batch_tokens, batch_wait_ms=settings.batch_wait_ms,
         max_queue_wait_s=settings.max_queue_wait_s, policy=settings.scheduling_policy,
-        half_precision=settings.half_precision and app.state.manager.device == "cuda")
+        half_precision=settings.half_precision and app.state.manager.device == "cuda",
+        memory_guard=app.state.memory_guard)
     app.state.speech = SpeechService(settings, app.state.manager, app.state.scheduler)
     app.state.metrics_registry = metrics.make_registry(app)
     app.state.downloads = DownloadStore(settings.temp_file_dir, int(settings.temp_file_max_mb * 1024 * 1024),

@@ -1,8 +1,13 @@
 """GpuMemoryGuard: when it frees the CUDA cache, read through a fake memory reader (no GPU needed)."""
+import asyncio
+
+import numpy as np
 import pytest
 
 from api.src.inference import memory
+from api.src.inference.backend import SAMPLES_PER_FRAME, ChunkOutput
 from api.src.inference.memory import GpuMemoryGuard, MemorySnapshot
+from api.src.inference.scheduler import InferenceScheduler
 
 GIB = 2**30
 
@@ -69,13 +74,36 @@ def test_cpu_is_a_no_op_that_reads_nothing():
     assert reader.devices == [] and reader.empties == 0
 
 
-def test_configure_replaces_the_process_guard():
-    previous = memory.guard()
+class CudaLabelBackend:
+    """Claims to run on CUDA (so the guard reads memory after its batches); runs nothing."""
+
+    device = "cuda"
+
+    def infer(self, input_ids, ref_s, speed):
+        return ChunkOutput(np.zeros(SAMPLES_PER_FRAME, dtype=np.float32), np.array([1]))
+
+
+def test_the_scheduler_consults_the_guard_it_is_given():
+    """No process-wide guard: the app builds one with its threshold and hands it to the scheduler."""
     reader = FakeReader(allocated=0, reserved=9 * GIB)
-    try:
-        configured = memory.configure(0.8, reader)
-        assert memory.guard() is configured
-        assert memory.after_batch("cuda") is True and reader.empties == 1
-        assert memory.after_batch("cpu") is False
-    finally:
-        memory._guard = previous
+    guard = GpuMemoryGuard(0.8, reader)
+
+    async def main():
+        scheduler = InferenceScheduler(2, lookahead=2, memory_guard=guard)
+        scheduler.start()
+        try:
+            stream = scheduler.open_stream(CudaLabelBackend(), seed=1)
+            await stream.submit([1], None, 1.0)
+            stream.end_input()
+            outputs = [out async for out in stream.results()]
+            for _ in range(200):   # the worker consults the guard after delivering
+                if guard.clears:
+                    break
+                await asyncio.sleep(0.01)
+            return outputs
+        finally:
+            scheduler.stop()
+
+    assert len(asyncio.run(main())) == 1
+    assert guard.clears == 1 and reader.empties == 1
+    assert not hasattr(memory, "configure") and not hasattr(memory, "after_batch")

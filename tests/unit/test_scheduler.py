@@ -8,6 +8,7 @@ import torch
 
 from api.src.core.errors import Overloaded
 from api.src.inference.backend import ChunkOutput
+from api.src.inference.faulty_backend import InjectedWorkerCrash
 from api.src.inference.scheduler import InferenceScheduler, StreamClosed, chunk_seed
 
 
@@ -20,8 +21,11 @@ class RecordingBackend:
         self.ran: list[tuple[str, int]] = []
         self.gate = threading.Semaphore(0)
         self.fail_on: set[int] = set()
+        self.crash_on: set[int] = set()   # these kill the worker thread (as FAULT_INJECTION's marker does)
 
     def infer(self, input_ids, ref_s, speed):
+        if input_ids[0] in self.crash_on:
+            raise InjectedWorkerCrash()
         self.gate.acquire()
         label = input_ids[0]
         self.ran.append(label)
@@ -69,7 +73,7 @@ def test_policy_first_chunks_first_then_turns():
     """The pick order itself, without the thread: deterministic."""
     async def main():
         scheduler = InferenceScheduler(8, lookahead=4)
-        scheduler._running = True          # accept jobs; no worker thread picks them
+        scheduler._queue.running = True    # accept jobs; no worker thread picks them
         backend = RecordingBackend()
         a = scheduler.open_stream(backend, seed=1)
         await a.submit([10], None, 1.0)
@@ -93,12 +97,9 @@ def test_policy_first_chunks_first_then_turns():
 
 
 def take(scheduler):
-    with scheduler._cond:
-        jobs = scheduler._take_jobs()
-        for job in jobs:
-            job.stream.started = True
-        scheduler.stats.queued_chunks -= len(jobs)
-        return jobs
+    """The worker's next pick, made on this thread (no worker runs)."""
+    with scheduler._queue.lock:
+        return scheduler._queue.take()
 
 
 def test_close_drops_queued_chunks():
@@ -180,7 +181,8 @@ def test_a_reader_that_stops_is_cut_off_and_a_dead_worker_restarted():
             assert scheduler.stats.slow_readers_cut == 1 and scheduler.stats.active_streams == 0
 
             doomed = scheduler.open_stream(backend, seed=2)
-            await doomed.submit([2], None, 1.0, fault="worker")
+            backend.crash_on = {2}
+            await doomed.submit([2], None, 1.0)
             await asyncio.sleep(0.3)
             with pytest.raises(WorkerRestarted):
                 async for _ in doomed.results():
@@ -219,7 +221,7 @@ async def started_stream(scheduler, backend, seed, *lengths):
 def test_batch_takes_same_version_up_to_the_limits_grouped_by_length():
     async def main():
         scheduler = InferenceScheduler(16, lookahead=4, max_batch_size=3, max_batch_tokens=10_000, max_padding=0.2)
-        scheduler._running = True
+        scheduler._queue.running = True
         a, b = LabelBackend(), LabelBackend()
         for seed, n in ((1, 100), (2, 98), (3, 20), (4, 95), (6, 97)):
             await started_stream(scheduler, a, seed, n)
@@ -228,7 +230,7 @@ def test_batch_takes_same_version_up_to_the_limits_grouped_by_length():
         rest = [[job.input_ids[0] for job in take(scheduler)] for _ in range(3)]
 
         tight = InferenceScheduler(16, lookahead=4, max_batch_size=8, max_batch_tokens=2 * 102, max_padding=0.3)
-        tight._running = True
+        tight._queue.running = True
         for seed in (1, 2, 3):
             await started_stream(tight, a, seed, 100)
         budget = [job.input_ids[0] for job in take(tight)]
@@ -243,7 +245,7 @@ def test_batch_takes_same_version_up_to_the_limits_grouped_by_length():
 def test_batching_keeps_first_chunks_first_whatever_their_length():
     async def main():
         scheduler = InferenceScheduler(16, lookahead=4, max_batch_size=8, max_padding=0.3)
-        scheduler._running = True
+        scheduler._queue.running = True
         backend = LabelBackend()
         await started_stream(scheduler, backend, 1, 200, 200)
         new_short = scheduler.open_stream(backend, seed=2)
@@ -262,7 +264,7 @@ def test_batching_keeps_first_chunks_first_whatever_their_length():
 def test_fifo_policy_serves_in_arrival_order():
     async def main():
         scheduler = InferenceScheduler(8, lookahead=4, policy="fifo")
-        scheduler._running = True
+        scheduler._queue.running = True
         backend = LabelBackend()
         a = await started_stream(scheduler, backend, 1, 5, 5)
         b = scheduler.open_stream(backend, seed=2)
@@ -342,7 +344,7 @@ def test_out_of_memory_splits_the_batch_and_retries():
     async def main():
         backend = OomBackend(fits=2)
         scheduler = InferenceScheduler(8, lookahead=2, max_batch_size=5)
-        scheduler._running = True
+        scheduler._queue.running = True
         streams = []
         for k in range(5):
             stream = scheduler.open_stream(backend, seed=k)
@@ -351,7 +353,7 @@ def test_out_of_memory_splits_the_batch_and_retries():
             streams.append(stream)
         jobs = take(scheduler)
         assert len(jobs) == 5
-        scheduler._run_batch(jobs)       # on this thread: no worker
+        scheduler._worker.run_batch(jobs)   # on this thread: no worker
         outputs = [[out.audio[0] async for out in s.results()] for s in streams]
         return outputs, backend.sizes, scheduler.stats
 

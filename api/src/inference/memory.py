@@ -2,16 +2,17 @@
 
 torch's caching allocator keeps freed blocks for reuse, so after a long input (large activations) a
 process can go on holding far more device memory than it uses, until another process, or a larger
-batch, runs out. ``after_batch(device)`` runs on the inference thread after each batch: when the memory
-this process holds on the device (torch's *reserved* bytes, what ``nvidia-smi`` shows for it) passes
-``GPU_MEMORY_CLEAR_THRESHOLD`` of the device total, and at least ``min_release_bytes`` of it is cached
-rather than in use, it calls ``torch.cuda.empty_cache()``. Reserved rather than allocated: only the
-cached part can be given back, so a trigger on allocated bytes alone would clear in vain on every
-batch while live tensors fill the device. On the CPU it does nothing.
+batch, runs out. ``GpuMemoryGuard.after_batch(device)`` runs on the inference thread after each
+batch: when the memory this process holds on the device (torch's *reserved* bytes, what
+``nvidia-smi`` shows for it) passes ``GPU_MEMORY_CLEAR_THRESHOLD`` of the device total, and at least
+``min_release_bytes`` of it is cached rather than in use, it calls ``torch.cuda.empty_cache()``.
+Reserved rather than allocated: only the cached part can be given back, so a trigger on allocated
+bytes alone would clear in vain on every batch while live tensors fill the device. On the CPU it
+does nothing.
 
-One guard per process (there is one CUDA context per process), set up by ``configure``.
+One guard per process (there is one CUDA context per process): the app builds it with
+GPU_MEMORY_CLEAR_THRESHOLD and hands it to the scheduler (and to /metrics); nothing here is global.
 """
-import threading
 from dataclasses import dataclass
 from typing import Optional, Protocol
 
@@ -85,23 +86,3 @@ class GpuMemoryGuard:
             return None
         return self.reader.snapshot(device)
 
-
-_guard = GpuMemoryGuard()
-_guard_lock = threading.Lock()
-
-
-def configure(threshold: float, reader: Optional[MemoryReader] = None) -> GpuMemoryGuard:
-    """Replace the process's guard (the app calls this with GPU_MEMORY_CLEAR_THRESHOLD)."""
-    global _guard
-    with _guard_lock:
-        _guard = GpuMemoryGuard(threshold, reader)
-    return _guard
-
-
-def guard() -> GpuMemoryGuard:
-    return _guard
-
-
-def after_batch(device) -> bool:
-    """The scheduler's hook after each batch; see the module docstring."""
-    return _guard.after_batch(device)

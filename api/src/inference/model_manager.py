@@ -35,13 +35,14 @@ def resolve_device(setting: str) -> str:
     return setting
 
 
-def build_backend(spec: VersionSpec, settings: Settings, device: str) -> KokoroBackend:
-    """Load one version from MODEL_DIR (blocking: call it off the event loop)."""
+def build_backend(spec: VersionSpec, settings: Settings, device: str,
+                  backend_class: type[KokoroBackend] = KokoroBackend) -> KokoroBackend:
+    """Load one version from MODEL_DIR (blocking: call it off the event loop), as a ``backend_class``."""
     config = spec.load_config(spec.config_path(settings.model_dir))
     model = load_kmodel(spec, config, spec.weights_path(settings.model_dir)).to(device).eval()
     voices = VoiceLibrary(spec.voices_dir(settings.model_dir), spec.voice_rows, load_openai_voice_map(spec.version),
                           normalize_weights=settings.normalize_voice_weights)
-    return KokoroBackend(spec, model, config, voices, device)
+    return backend_class(spec, model, config, voices, device)
 
 
 class ModelManager:

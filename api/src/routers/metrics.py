@@ -94,8 +94,6 @@ class AdmissionMemoryCollector:
         self.app = app
 
     def collect(self):
-        from ..inference import memory
-
         admission = self.app.state.admission
         yield GaugeMetricFamily("kokoro_inflight_requests", "Work requests this worker is serving",
                                 value=admission.inflight)
@@ -104,7 +102,7 @@ class AdmissionMemoryCollector:
         refused.add_metric(["inflight_limit"], admission.refused_busy)
         refused.add_metric(["shutting_down"], admission.refused_draining)
         yield refused
-        guard = memory.guard()
+        guard = self.app.state.memory_guard
         snap = guard.snapshot(self.app.state.manager.device)
         if snap is not None:
             gpu = GaugeMetricFamily("kokoro_gpu_memory_bytes", "CUDA memory of this process", labels=["kind"])

@@ -97,7 +97,6 @@ class SpeechJob:
     cache: Optional[ChunkCache] = None
     join: JoinPolicy = field(default_factory=JoinPolicy)
     with_words: bool = False
-    fault_injection: bool = False
     usage: Usage = field(default_factory=Usage)
     chunk_count: int = 0
     cache_hits: int = 0
@@ -138,7 +137,7 @@ class SpeechJob:
                 cached = self.cache.get(key) if self.cache else None
                 if cached is None:
                     await self.stream.submit(ids, self.backend.style(voicing.pack, len(ids)), voicing.speed,
-                                             self._fault(item.chunk.text), seed_index=index)
+                                             seed_index=index)
                 else:
                     self.cache_hits += 1
                 self._order.put_nowait(_Planned(item, ids, key, cached))
@@ -153,14 +152,6 @@ class SpeechJob:
             self.stream.fail(exc)
         finally:
             self._order.put_nowait(None)
-
-    def _fault(self, text: str) -> Optional[str]:
-        """FAULT_INJECTION test hook: ``[[fault:chunk]]`` / ``[[fault:worker]]`` in a chunk's text."""
-        if self.fault_injection:
-            for kind in ("chunk", "worker"):
-                if f"[[fault:{kind}]]" in text:
-                    return kind
-        return None
 
     async def pieces(self) -> AsyncIterator[AudioPiece]:
         """The request's audio in order, one piece per chunk (with the pause before it) or pause.
@@ -351,7 +342,7 @@ class SpeechService:
                     break
             return SpeechJob(backend, stream, plan, head, voice, request.volume_multiplier,
                              self.settings.request_timeout_s, request.seed is not None, self.cache, self.join,
-                             with_words, self.settings.fault_injection)
+                             with_words)
         except BaseException:
             stream.close()
             raise
