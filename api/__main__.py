@@ -9,7 +9,7 @@ def main() -> None:
     from .src.builds import VERSIONS
     from .src.core import metrics_multiprocess
     from .src.core.config import get_settings
-    from .src.inference.download import MissingModelFiles, ensure_version_files
+    from .src.inference.fetch_weights import MissingModelFiles, ensure_version_files
 
     settings = get_settings()
     try:  # before uvicorn starts workers, so N workers do not download (or fail) N times

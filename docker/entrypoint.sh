@@ -5,7 +5,7 @@
 #                                    and execs `python -m api` (options are passed through)
 #   any other command                run it instead, e.g.
 #                                    docker run --rm -v kokoro-models:/app/api/src/models IMAGE \
-#                                        python -m api.src.inference.download --version v0_19
+#                                        python -m api.src.inference.fetch_weights --version v0_19
 #
 # Env (everything else, HOST, PORT, MODEL_DIR, DEVICE, DOWNLOAD_MODEL, MAX_ACTIVE_REQUESTS, ..., goes
 # to the server's settings untouched):

@@ -21,7 +21,7 @@ from .core.errors import APIError, Overloaded, install_error_handlers
 from .core.middleware import (Admission, AdmissionMiddleware, ApiKeyMiddleware, BodyLimitMiddleware,
                               RequestIdMiddleware)
 from .core.shutdown import GracefulShutdown
-from .inference.download import MissingModelFiles, ensure_version_files
+from .inference.fetch_weights import MissingModelFiles, ensure_version_files
 from .inference.backend import KokoroBackend
 from .inference.faulty_backend import build_faulty_backend
 from .inference.memory import GpuMemoryGuard
@@ -30,7 +30,7 @@ from .inference.scheduler import InferenceScheduler, apply_gpu_memory_cap, resol
 from .routers import dev, health, metrics, models, openai_compatible
 from .routers import downloads as download_routes, voices as voice_routes
 from .routers.web import PREFIX as WEB_PREFIX, mount_web_ui
-from .services.downloads import DownloadStore
+from .services.download_links import DownloadStore
 from .services.speech import SpeechService
 from .services.text_processing.chunker import iter_chunks
 from .structures.schemas import SpeechRequest

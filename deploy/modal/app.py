@@ -57,7 +57,7 @@ models = modal.Volume.from_name("kokoro-models", create_if_missing=True)
 def download(version: str = "v1_0") -> None:
     """Fetch a version's files into the Volume (the server's own downloader, checksums included)."""
     from api.src.builds import VERSIONS
-    from api.src.inference.download import ensure_version_files
+    from api.src.inference.fetch_weights import ensure_version_files
 
     ensure_version_files(VERSIONS[version], Path(MODEL_DIR), download=True)
     models.commit()

@@ -119,7 +119,7 @@ class ModelManager:
                 self._errors[version] = "missing " + ", ".join(str(p) for p in missing)
                 raise ServiceUnavailable(
                     f"model version {version} is not installed on this server ({self._errors[version]}); "
-                    f"run `python -m api.src.inference.download --version {version}`",
+                    f"run `python -m api.src.inference.fetch_weights --version {version}`",
                     code="model_unavailable", headers={"x-should-retry": "false"})
             self._states[version] = VersionState.LOADING
             began = time.perf_counter()

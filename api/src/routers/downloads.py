@@ -3,7 +3,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from ..core.errors import InvalidRequest
-from ..services.downloads import DownloadStore
+from ..services.download_links import DownloadStore
 
 router = APIRouter(prefix="/v1", tags=["Downloads"])
 PATH_PREFIX = "/v1/download/"

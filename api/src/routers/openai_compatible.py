@@ -11,7 +11,7 @@ from ..dependencies import get_manager, get_speech_service
 from ..inference.model_manager import ModelManager
 from ..services.audio.streaming import encoded_audio, sse_events
 from ..services.audio.writer import CONTENT_TYPES
-from ..services.downloads import DownloadStore, tee_audio, tee_sse
+from ..services.download_links import DownloadStore, tee_audio, tee_sse
 from ..services.speech import SpeechJob, SpeechService
 from ..structures.schemas import SpeechRequest, VoiceInfo, VoiceList
 from .downloads import download_path, get_download_store

@@ -1,4 +1,4 @@
-"""download.py against a fake hub (a local folder): placement, verification, skipping, and the error that
+"""fetch_weights.py against a fake hub (a local folder): placement, verification, skipping, and the error that
 tells users what to run. The real hub is never called: every test patches the two hub functions."""
 import dataclasses
 import hashlib
@@ -10,7 +10,7 @@ from huggingface_hub import utils as hf_utils
 
 from api.src.builds.base import RemoteFile
 from api.src.builds.v1_0 import SPEC
-from api.src.inference import download
+from api.src.inference import fetch_weights as download
 
 WEIGHTS = b"weights" * 1000
 CONFIG = b'{"n_token": 178}'
@@ -145,7 +145,7 @@ def test_missing_files_without_download_name_files_and_command(tmp_path):
     message = str(info.value)
     for path in (SPEC.config_path(tmp_path), SPEC.weights_path(tmp_path), SPEC.voices_dir(tmp_path) / "*.pt"):
         assert str(path) in message
-    assert "python -m api.src.inference.download --version v1_0" in message
+    assert "python -m api.src.inference.fetch_weights --version v1_0" in message
     assert "kokoro-download" in message and "DOWNLOAD_MODEL=true" in message
 
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from api.src.services.downloads import DownloadStore, tee_audio, tee_sse
+from api.src.services.download_links import DownloadStore, tee_audio, tee_sse
 
 
 @pytest.fixture

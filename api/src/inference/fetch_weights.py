@@ -5,7 +5,7 @@ checked against the size and SHA-256 in the version's spec where they are known,
 moved into place with `os.replace`: an interrupted or corrupt download never leaves a file that
 looks complete. Files under the spec's `repo_folder` land without that prefix.
 
-CLI: python -m api.src.inference.download [--version v1_0] [--model-dir DIR] [--voices a,b] [--force]
+CLI: python -m api.src.inference.fetch_weights [--version v1_0] [--model-dir DIR] [--voices a,b] [--force]
 (installed as `kokoro-download`).
 """
 from __future__ import annotations
@@ -49,7 +49,7 @@ class MissingModelFiles(RuntimeError):
             lines.append(f"Downloading them failed: {type(cause).__name__}: {cause}")
         where = f" --model-dir {model_dir}" if model_dir is not None else ""
         lines.append(
-            f"Fetch them with `python -m api.src.inference.download --version {spec.version}{where}` "
+            f"Fetch them with `python -m api.src.inference.fetch_weights --version {spec.version}{where}` "
             f"(or `kokoro-download --version {spec.version}{where}`), or start the server with "
             f"DOWNLOAD_MODEL=true to fetch them at start-up (from https://huggingface.co/{spec.repo_id})."
         )
