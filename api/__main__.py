@@ -1,5 +1,4 @@
 """``python -m api`` (or ``kokoro-server``): run the server with uvicorn on HOST:PORT from the settings."""
-import os
 import sys
 
 
@@ -18,7 +17,7 @@ def main() -> None:
     except MissingModelFiles as exc:
         print(f"cannot start: {exc}", file=sys.stderr)
         return 1
-    workers = int(os.environ.get("WORKERS", "1"))
+    workers = settings.workers
     # Before uvicorn spawns the workers: they inherit the variable and aggregate /metrics through it.
     metrics_dir = metrics_multiprocess.prepare_directory(workers)
     try:

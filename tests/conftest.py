@@ -23,20 +23,24 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``uvicorn api.src.main:app`` in a child process, as a user would start it."""
+    """``uvicorn api.src.main:app`` (or another app spec, e.g. the factory) in a child process, as a user
+    would start it."""
 
-    def __init__(self, model_dir: Path, log_path: Path, **env):
+    def __init__(self, model_dir: Path, log_path: Path, *, app: str = "api.src.main:app",
+                 uvicorn_args: tuple[str, ...] = (), **env):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self.env = {**os.environ, "MODEL_DIR": str(model_dir), "LOG_LEVEL": "INFO", "TORCH_THREADS": "2",
                     **{k.upper(): str(v) for k, v in env.items()}}
+        self.app, self.uvicorn_args = app, tuple(uvicorn_args)
         self.proc = None
 
     def start(self, wait: bool = True, timeout: float = 120) -> "ServerProcess":
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.src.main:app", "--host", "127.0.0.1", "--port", str(self.port)],
+            [sys.executable, "-m", "uvicorn", self.app, *self.uvicorn_args, "--host", "127.0.0.1",
+             "--port", str(self.port)],
             cwd=REPO_ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT)
         if wait:
             self.wait_ready(timeout)

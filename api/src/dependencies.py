@@ -1,9 +1,16 @@
-"""Shared state for the routers, taken from the app that owns it (no module globals)."""
-from fastapi import Request
+"""Shared state for the routers, taken from the app that owns it (no module globals).
+
+Routers name what they need with the ``Annotated`` aliases (``service: SpeechServiceDep``); the objects
+themselves are built once in the composition root (``main.create_app``) and kept on ``app.state``.
+"""
+from typing import Annotated
+
+from fastapi import Depends, Request
 
 from .core.config import Settings
 from .inference.model_manager import ModelManager
 from .inference.scheduler import InferenceScheduler
+from .services.download_links import DownloadStore
 from .services.speech import SpeechService
 
 
@@ -21,3 +28,14 @@ def get_scheduler(request: Request) -> InferenceScheduler:
 
 def get_speech_service(request: Request) -> SpeechService:
     return request.app.state.speech
+
+
+def get_download_store(request: Request) -> DownloadStore:
+    return request.app.state.downloads
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ManagerDep = Annotated[ModelManager, Depends(get_manager)]
+SchedulerDep = Annotated[InferenceScheduler, Depends(get_scheduler)]
+SpeechServiceDep = Annotated[SpeechService, Depends(get_speech_service)]
+DownloadStoreDep = Annotated[DownloadStore, Depends(get_download_store)]

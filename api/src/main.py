@@ -1,7 +1,11 @@
-"""The FastAPI app: ``uvicorn api.src.main:app``. Routers per area; shared state on ``app.state``.
+"""The composition root: ``create_app(settings)`` builds every component from the settings, wires them
+together on ``app.state`` and mounts the routers; nothing else lives here.
 
-Start-up checks the default version's files (downloading them when DOWNLOAD_MODEL=true), builds and
-warms it, and starts the inference worker; a missing model stops the server with one clear message.
+Run it with ``uvicorn --factory api.src.main:create_app`` (settings from the environment), or
+``uvicorn api.src.main:app`` (the same app, built on first access). Start-up checks the default
+version's files (downloading them when DOWNLOAD_MODEL=true), starts the inference worker and warms the
+default and preloaded versions (``services.warm_up``); a missing model stops the server with one clear
+message. Shutdown stops the worker, the metrics mirror and the download janitor.
 """
 import asyncio
 import os
@@ -17,12 +21,11 @@ from loguru import logger
 
 from .builds import VERSIONS
 from .core.config import Settings, get_settings
-from .core.errors import APIError, Overloaded, install_error_handlers
+from .core.errors import APIError, install_error_handlers
 from .core.middleware import (Admission, AdmissionMiddleware, ApiKeyMiddleware, BodyLimitMiddleware,
                               RequestIdMiddleware)
 from .core.shutdown import GracefulShutdown
 from .inference.fetch_weights import MissingModelFiles, ensure_version_files
-from .inference.backend import KokoroBackend
 from .inference.faulty_backend import build_faulty_backend
 from .inference.memory import GpuMemoryGuard
 from .inference.model_manager import ModelManager, build_backend
@@ -32,8 +35,7 @@ from .routers import downloads as download_routes, voices as voice_routes
 from .routers.web import PREFIX as WEB_PREFIX, mount_web_ui
 from .services.download_links import DownloadStore
 from .services.speech import SpeechService
-from .services.text_processing.chunker import iter_chunks
-from .structures.schemas import SpeechRequest
+from .services.warm_up import WarmUp
 
 
 def configure_logging(settings: Settings) -> None:
@@ -46,70 +48,6 @@ def configure_logging(settings: Settings) -> None:
                    format="{time:HH:mm:ss.SSS} | {level: <7} | {extra[request_id]} | {message}")
 
 
-async def _warm_up(app: FastAPI, version: str) -> None:
-    """Build a version and run one short synthesis, so its first real request pays for nothing lazy."""
-    service: SpeechService = app.state.speech
-    settings: Settings = app.state.settings
-    backend = await app.state.manager.get(version)
-    voices = backend.voices.names()
-    voice = settings.default_voice if settings.default_voice in voices else voices[0]
-    job = await service.start(SpeechRequest(model=backend.spec.model_id, input="Warming up.", voice=voice, seed=0))
-    async for _ in job.pcm():
-        pass
-
-
-async def _warm_backend(app: FastAPI, backend: KokoroBackend) -> None:
-    """ModelManager's warm-up hook: PRELOAD_VOICES into memory, then one short synthesis through the
-    scheduler, before the freshly built version serves anyone (it runs under the manager's build lock,
-    so it must not go through ``manager.get``)."""
-    settings: Settings = app.state.settings
-    names = set(backend.voices.names())
-    for name in settings.preload_voices:
-        if name in names:
-            await asyncio.to_thread(backend.voices.pack, name)
-    if settings.preload_voices:
-        logger.info("{}: voices resident: {}", backend.version,
-                    ", ".join(n for n in settings.preload_voices if n in names) or "none of PRELOAD_VOICES")
-    voice = settings.default_voice if settings.default_voice in names else sorted(names)[0]
-    pack = await asyncio.to_thread(backend.voices.pack, voice)
-    g2p = await asyncio.to_thread(backend.g2p, backend.spec.normalize_lang(voice[:1]))
-    first = await asyncio.to_thread(next, iter_chunks("Warming up.", g2p, app.state.speech.limits))
-    ids = backend.token_ids(first.phonemes)
-    # A second, sentence-sized chunk: the first forward pays one-time costs, this one measures the
-    # throughput that admission predicts waits from (in place of its prior).
-    measure = await asyncio.to_thread(next, iter_chunks(
-        "The keeper climbed the stairs of the old lighthouse, lit the lamp, and watched the ships pass by.",
-        g2p, app.state.speech.limits))
-    measure_ids = backend.token_ids(measure.phonemes)
-    for _ in range(600):   # a full queue (a lazy build under load) delays the warm-up, never fails it
-        try:
-            stream = app.state.scheduler.open_stream(backend, 0)
-            break
-        except Overloaded:
-            await asyncio.sleep(0.1)
-    else:
-        raise RuntimeError("warm-up found the inference queue full for a minute")
-    try:
-        await stream.submit(ids, backend.style(pack, len(ids)), 1.0)
-        await stream.submit(measure_ids, backend.style(pack, len(measure_ids)), 1.0)
-        stream.end_input()
-        async for _ in stream.results():
-            pass
-    finally:
-        stream.close()
-
-
-async def _warm_up_batches(app: FastAPI, version: str) -> None:
-    """CUDA with batching: run the common batch shapes once (see InferenceScheduler.warm_up)."""
-    try:
-        backend = await app.state.manager.get(version)
-        shapes = await asyncio.to_thread(app.state.scheduler.warm_up, backend)
-        if shapes:
-            logger.info("warmed up {} batch shapes of {}", shapes, version)
-    except Exception as exc:  # a slower first batch is better than no server
-        logger.opt(exception=exc).warning("batch warm-up of {} failed", version)
-
-
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings: Settings = app.state.settings
@@ -119,8 +57,7 @@ async def lifespan(app: FastAPI):
         ensure_version_files(manager.versions[default], settings.model_dir, download=settings.download_model)
         apply_gpu_memory_cap(manager.device, settings.gpu_memory_cap_fraction)
         app.state.scheduler.start()
-        await _warm_up(app, default)
-        await _warm_up_batches(app, default)
+        await app.state.warm_up.version(default)
     except (MissingModelFiles, APIError) as exc:
         # A configuration problem, not a crash: one clear message and exit code 1. Any exception
         # raised from here would reach the user as a server traceback, hence the hard exit.
@@ -131,7 +68,7 @@ async def lifespan(app: FastAPI):
             continue
         try:  # another version's trouble must not stop the default one from serving
             ensure_version_files(manager.versions[version], settings.model_dir, download=settings.download_model)
-            await _warm_up(app, version)
+            await app.state.warm_up.version(version)
         except (MissingModelFiles, APIError) as exc:
             logger.warning("model {} not preloaded: {}", version, getattr(exc, "message", None) or str(exc))
     supervisor = asyncio.create_task(app.state.scheduler.supervise())
@@ -146,6 +83,7 @@ async def lifespan(app: FastAPI):
     supervisor.cancel()
     if metrics_mirror:
         metrics_mirror.stop()
+    app.state.downloads.close()
 
 
 def create_app(settings: Optional[Settings] = None) -> FastAPI:
@@ -161,7 +99,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app.state.settings = settings
     # FAULT_INJECTION=true (tests only): a backend that fails the chunks carrying a fault marker
     builder = build_faulty_backend if settings.fault_injection else build_backend
-    app.state.manager = ModelManager(settings, builder=builder, warm_up=lambda backend: _warm_backend(app, backend))
+    app.state.manager = ModelManager(settings, builder=builder, warm_up=lambda backend: app.state.warm_up.backend(backend))
     app.state.admission = Admission(settings.max_inflight_per_worker)
     app.state.memory_guard = GpuMemoryGuard(settings.gpu_memory_clear_threshold)
     app.state.scheduler = InferenceScheduler(
@@ -172,6 +110,8 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
         half_precision=settings.half_precision and app.state.manager.device == "cuda",
         memory_guard=app.state.memory_guard)
     app.state.speech = SpeechService(settings, app.state.manager, app.state.scheduler)
+    app.state.warm_up = WarmUp(app.state.speech, app.state.manager, app.state.scheduler,
+                               default_voice=settings.default_voice, preload_voices=settings.preload_voices)
     app.state.metrics_registry = metrics.make_registry(app)
     app.state.downloads = DownloadStore(settings.temp_file_dir, int(settings.temp_file_max_mb * 1024 * 1024),
                                         settings.temp_file_max_age_s)
@@ -196,4 +136,10 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     return app
 
 
-app = create_app()
+def __getattr__(name: str):
+    """``api.src.main:app``: the app for the environment's settings, built on first access (importing
+    this module builds nothing)."""
+    if name == "app":
+        globals()["app"] = create_app()
+        return globals()["app"]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -46,4 +46,4 @@ def test_a_failing_warm_up_fails_the_build(tmp_path):
     with pytest.raises(ServiceUnavailable) as info:
         asyncio.run(manager.get("v1_0"))
     assert info.value.code == "model_load_failed" and "NaN" in info.value.message
-    assert manager.state("v1_0") == VersionState.FAILED and "v1_0" not in manager.loaded()
+    assert manager.state("v1_0") == VersionState.FAILED and manager.status()["v1_0"]["state"] == "failed"

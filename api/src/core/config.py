@@ -18,6 +18,7 @@ class Settings(BaseSettings):
 
     host: str = "0.0.0.0"
     port: int = 8880
+    workers: int = Field(1, ge=1)   # processes `python -m api` starts (each holds its own model)
     log_level: str = "INFO"
 
     # Models and voices

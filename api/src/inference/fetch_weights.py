@@ -165,10 +165,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--force", action="store_true", help="download files that are already present")
     args = parser.parse_args(argv)
 
-    if args.model_dir is None:
-        from ..core.config import get_settings
+    if args.model_dir is None:   # this CLI is a composition root of its own: it reads the settings itself
+        from ..core.config import Settings
 
-        args.model_dir = get_settings().model_dir
+        args.model_dir = Settings().model_dir
     voices = [v.strip() for v in args.voices.split(",") if v.strip()] if args.voices else None
     spec = VERSIONS[args.version]
     try:

@@ -98,9 +98,6 @@ class ModelManager:
             for version in self.versions
         }
 
-    def loaded(self) -> dict[str, KokoroBackend]:
-        return dict(self._backends)
-
     def versions_with_voice(self, name: str) -> list[str]:
         """Versions whose voice folder has a pack of that name (loaded or not)."""
         return [v for v, spec in self.versions.items() if (spec.voices_dir(self.settings.model_dir) / f"{name}.pt").is_file()]

@@ -24,6 +24,7 @@ OPENAI_VOICES_FILE = Path(__file__).resolve().parents[1] / "core" / "openai_voic
 _TERM = re.compile(r"\s*([+-]?)\s*([A-Za-z0-9_]{1,64})\s*(?:\(\s*([0-9]*\.?[0-9]+)\s*\))?\s*")
 _NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 MAX_MIX_TERMS = 16
+MIX_CACHE_SIZE = 64     # mixed packs kept per version (an LRU: a mix is cheap to rebuild)
 # Above this a weight is a typo, not a mix: un-normalized it would scale the style into noise.
 MAX_MIX_WEIGHT = 100.0
 
@@ -76,7 +77,7 @@ class VoiceLibrary:
     ``save`` adds a pack to the folder under a new name, so later requests (and ``names()``) see it.
     """
 
-    def __init__(self, folder: Path, rows: int, openai_names: Optional[dict[str, str]] = None, mix_cache_size: int = 64,
+    def __init__(self, folder: Path, rows: int, openai_names: Optional[dict[str, str]] = None,
                  normalize_weights: bool = True):
         self.folder = Path(folder)
         self.rows = rows
@@ -84,7 +85,6 @@ class VoiceLibrary:
         self.normalize_weights = normalize_weights
         self._packs: dict[str, torch.Tensor] = {}
         self._mixes: OrderedDict[tuple, torch.Tensor] = OrderedDict()
-        self._mix_cache_size = mix_cache_size
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
@@ -140,7 +140,7 @@ class VoiceLibrary:
         mixed = sum(p * (t.weight / total) for p, t in zip(packs, terms))
         with self._lock:
             self._mixes[key] = mixed
-            while len(self._mixes) > self._mix_cache_size:
+            while len(self._mixes) > MIX_CACHE_SIZE:
                 self._mixes.popitem(last=False)
         return canonical, mixed
 

@@ -4,21 +4,21 @@ import json
 from typing import AsyncIterator, Optional
 
 import anyio
-from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from ..core.errors import APIError, error_body
-from ..dependencies import get_manager, get_speech_service
-from ..inference.model_manager import ModelManager
+from ..dependencies import ManagerDep, SpeechServiceDep
 from ..services.audio.streaming import encoded_audio, encoded_pieces
 from ..services.audio.writer import CONTENT_TYPES
-from ..services.speech import ENGLISH, SpeechJob, SpeechService
+from ..services.speech import ENGLISH
 from ..services.text_processing.mapped_text import MappedText
 from ..services.text_processing.normalizer import NormalizationOptions, normalize_text
 from ..services.text_processing.sentences import split_sentences
 from ..services.text_processing.tokens import join_phonemes
 from ..structures.schemas import SpeechRequest
+from .audio_response import audio_headers, audio_response
 
 router = APIRouter(prefix="/dev", tags=["Developer"])
 
@@ -44,7 +44,7 @@ class PhonemeSpeechRequest(SpeechRequest):
 
 
 @router.post("/phonemize", response_model=PhonemizeResponse, summary="Text to phonemes and token ids")
-async def phonemize(request: PhonemizeRequest, manager: ModelManager = Depends(get_manager)):
+async def phonemize(request: PhonemizeRequest, manager: ManagerDep):
     backend = await manager.get(manager.version_for(request.model))
     lang = backend.spec.normalize_lang(request.language or "a")
     g2p = await anyio.to_thread.run_sync(backend.g2p, lang)
@@ -62,32 +62,11 @@ async def phonemize(request: PhonemizeRequest, manager: ModelManager = Depends(g
 
 @router.post("/generate_from_phonemes", summary="Speech from phonemes (any format, speed honoured)",
              responses={200: {"content": {ct: {} for ct in CONTENT_TYPES.values()}}})
-async def generate_from_phonemes(request: PhonemeSpeechRequest,
-                                 service: SpeechService = Depends(get_speech_service)):
+async def generate_from_phonemes(request: PhonemeSpeechRequest, service: SpeechServiceDep):
     job = await service.start_phonemes(request, request.phonemes)
-    return await _audio_response(job, request)
-
-
-async def _audio_response(job: SpeechJob, request: SpeechRequest):
     fmt = request.response_format
-    headers = {"X-Seed": str(job.seed), "X-Model-Version": job.backend.version,
-               "Content-Disposition": f"attachment; filename=speech.{fmt}"}
-    if request.stream:
-        return StreamingResponse(_closing(job, encoded_audio(job, fmt)), media_type=CONTENT_TYPES[fmt],
-                                 headers=headers)
-    try:
-        body = b"".join([data async for data in encoded_audio(job, fmt)])
-    finally:
-        job.close()
-    return Response(body, media_type=CONTENT_TYPES[fmt], headers=headers)
-
-
-async def _closing(job: SpeechJob, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    try:
-        async for data in body:
-            yield data
-    finally:
-        job.close()
+    return await audio_response(job, encoded_audio(job, fmt), media_type=CONTENT_TYPES[fmt],
+                                headers=audio_headers(job, fmt), stream=request.stream)
 
 
 def _line(payload: dict) -> bytes:
@@ -95,7 +74,7 @@ def _line(payload: dict) -> bytes:
 
 
 @router.post("/captioned_speech", summary="Speech with word timestamps (JSON, or NDJSON when streamed)")
-async def captioned_speech(request: SpeechRequest, service: SpeechService = Depends(get_speech_service)):
+async def captioned_speech(request: SpeechRequest, service: SpeechServiceDep):
     """Each word: ``{word, start_time, end_time, text_start, text_end}``; times in seconds from the start of
     the audio, ``input[text_start:text_end]`` is what the user wrote for it.
 
@@ -105,26 +84,25 @@ async def captioned_speech(request: SpeechRequest, service: SpeechService = Depe
     """
     job = await service.start(request, with_words=True)
     fmt = request.response_format
-    headers = {"X-Seed": str(job.seed), "X-Model-Version": job.backend.version}
-    if not request.stream:
-        audio, words = bytearray(), []
-        try:
-            async for data, timings in encoded_pieces(job, fmt):
-                audio += data
-                words.extend(t.as_dict() for t in timings)
-        except APIError as exc:
-            return JSONResponse(error_body(exc.message, exc.error_type, exc.param, exc.code),
-                                status_code=exc.status_code)
-        finally:
-            job.close()
-        return JSONResponse({"audio": base64.b64encode(bytes(audio)).decode(), "audio_format": fmt,
-                             "timestamps": words}, headers=headers)
-    return StreamingResponse(_ndjson(job, fmt), media_type="application/x-ndjson", headers=headers)
+    headers = audio_headers(job)
+    if request.stream:
+        return await audio_response(job, _ndjson(encoded_pieces(job, fmt)), media_type="application/x-ndjson",
+                                    headers=headers, stream=True)
+
+    def whole(pieces: list) -> JSONResponse:
+        audio = b"".join(data for data, _ in pieces)
+        words = [t.as_dict() for _, timings in pieces for t in timings]
+        return JSONResponse({"audio": base64.b64encode(audio).decode(), "audio_format": fmt, "timestamps": words},
+                            headers=headers)
+
+    return await audio_response(job, encoded_pieces(job, fmt), media_type="application/json", headers=headers,
+                                stream=False, whole=whole)
 
 
-async def _ndjson(job: SpeechJob, fmt: str) -> AsyncIterator[bytes]:
+async def _ndjson(pieces: AsyncIterator[tuple]) -> AsyncIterator[bytes]:
+    """One JSON line per piece of audio with its words; a failure mid-way is a last ``{"error": ...}`` line."""
     try:
-        async for data, timings in encoded_pieces(job, fmt):
+        async for data, timings in pieces:
             if data or timings:
                 yield _line({"audio": base64.b64encode(data).decode(),
                              "timestamps": [t.as_dict() for t in timings]})
@@ -133,4 +111,4 @@ async def _ndjson(job: SpeechJob, fmt: str) -> AsyncIterator[bytes]:
     except Exception:
         yield _line(error_body("audio generation failed", "server_error", None, "generation_failed"))
     finally:
-        job.close()
+        await pieces.aclose()

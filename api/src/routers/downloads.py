@@ -1,17 +1,13 @@
 """``GET /v1/download/{name}``: the finished file a ``return_download_link`` speech request points at."""
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from ..core.errors import InvalidRequest
-from ..services.download_links import DownloadStore
+from ..dependencies import DownloadStoreDep
 
 router = APIRouter(prefix="/v1", tags=["Downloads"])
 PATH_PREFIX = "/v1/download/"
 _READ_SIZE = 256 * 1024
-
-
-def get_download_store(request: Request) -> DownloadStore:
-    return request.app.state.downloads
 
 
 def download_path(request: Request, name: str) -> str:
@@ -22,7 +18,7 @@ def download_path(request: Request, name: str) -> str:
 # `:path` so that every name, separators and all, reaches the store's check and gets the same 404.
 @router.get("/download/{name:path}", summary="Download a finished speech file (see return_download_link)",
             responses={200: {"content": {"audio/mpeg": {}}}, 404: {"description": "no such file (or not finished)"}})
-async def download(name: str, store: DownloadStore = Depends(get_download_store)):
+async def download(name: str, store: DownloadStoreDep):
     opened = store.open(name)
     if opened is None:
         raise InvalidRequest("download not found: it is unfinished, expired or never existed",

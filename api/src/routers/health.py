@@ -1,16 +1,15 @@
 """Readiness and liveness: answered from state in memory, never behind inference."""
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from ..dependencies import get_manager, get_scheduler
-from ..inference.model_manager import ModelManager, VersionState
-from ..inference.scheduler import InferenceScheduler
+from ..dependencies import ManagerDep, SchedulerDep
+from ..inference.model_manager import VersionState
 
 router = APIRouter(tags=["Health"])
 
 
 @router.get("/health", summary="Readiness: 200 once the default version can serve")
-async def health(manager: ModelManager = Depends(get_manager), scheduler: InferenceScheduler = Depends(get_scheduler)):
+async def health(manager: ManagerDep, scheduler: SchedulerDep):
     ready = manager.state(manager.default_version) == VersionState.READY and scheduler.alive
     body = {"status": "ok" if ready else "unavailable", "default_version": manager.default_version,
             "device": manager.device, "versions": manager.status(), "inference_worker_alive": scheduler.alive,
@@ -25,6 +24,6 @@ async def health(manager: ModelManager = Depends(get_manager), scheduler: Infere
 
 
 @router.get("/health/live", summary="Liveness: 200 while the process and its inference worker run")
-async def live(scheduler: InferenceScheduler = Depends(get_scheduler)):
+async def live(scheduler: SchedulerDep):
     alive = scheduler.alive
     return JSONResponse({"status": "ok" if alive else "dead"}, status_code=200 if alive else 503)

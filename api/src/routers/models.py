@@ -1,9 +1,8 @@
 """`/v1/models`: OpenAI's model listing, plus a setting-gated unload of a version's weights."""
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
-from ..core.config import Settings
 from ..core.errors import Forbidden, InvalidRequest
-from ..dependencies import get_manager, get_settings
+from ..dependencies import ManagerDep, SettingsDep
 from ..inference.model_manager import ModelManager
 from ..structures.schemas import ModelCard, ModelList
 
@@ -24,20 +23,20 @@ def _version_of(manager: ModelManager, model_id: str) -> str:
 
 
 @router.get("/models", response_model=ModelList, summary="List models")
-async def list_models(manager: ModelManager = Depends(get_manager)):
+async def list_models(manager: ManagerDep):
     return ModelList(data=[_card(manager, model_id, version) for model_id, version in manager.model_ids().items()])
 
 
 @router.get("/models/{model_id}", response_model=ModelCard, summary="Describe a model")
-async def get_model(model_id: str, manager: ModelManager = Depends(get_manager)):
+async def get_model(model_id: str, manager: ManagerDep):
     return _card(manager, model_id, _version_of(manager, model_id))
 
 
 @router.post("/models/{model_id}/unload", response_model=ModelCard,
              summary="Free a version's memory (ALLOW_MODEL_UNLOAD=true); the next request builds it again")
-async def unload_model(model_id: str, wait: bool = Query(True, description="Wait for requests in flight; "
-                                                                            "false answers 409 instead"),
-                       manager: ModelManager = Depends(get_manager), settings: Settings = Depends(get_settings)):
+async def unload_model(model_id: str, manager: ManagerDep, settings: SettingsDep,
+                       wait: bool = Query(True, description="Wait for requests in flight; "
+                                                            "false answers 409 instead")):
     if not settings.allow_model_unload:
         raise Forbidden("unloading models is disabled on this server (ALLOW_MODEL_UNLOAD=false)",
                         code="unload_disabled")

@@ -11,14 +11,12 @@ from typing import Optional, Union
 
 import anyio
 import torch
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..core.config import Settings
 from ..core.errors import Forbidden, InvalidRequest
-from ..dependencies import get_manager, get_settings
-from ..inference.model_manager import ModelManager
+from ..dependencies import ManagerDep, SettingsDep
 from ..inference.voices import MAX_MIX_TERMS, is_voice_name
 
 router = APIRouter(prefix="/v1", tags=["Voices"])
@@ -58,8 +56,8 @@ def _pack_bytes(pack: torch.Tensor) -> bytes:
 @router.post("/audio/voices/combine", response_class=Response, summary="Mix voices into one voice pack (.pt)",
              responses={200: {"content": {"application/octet-stream": {}},
                               "description": "torch.save of the float32 [rows, 1, 256] pack"}})
-async def combine_voices(body: Union[CombineRequest, str, list[str]] = Body(...),
-                         manager: ModelManager = Depends(get_manager), settings: Settings = Depends(get_settings)):
+async def combine_voices(manager: ManagerDep, settings: SettingsDep,
+                         body: Union[CombineRequest, str, list[str]] = Body(...)):
     request = body if isinstance(body, CombineRequest) else CombineRequest(voices=body)
     if request.save and not settings.allow_voice_save:
         raise Forbidden("saving voices is disabled on this server (ALLOW_VOICE_SAVE=false)", param="save",

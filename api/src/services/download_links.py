@@ -139,7 +139,10 @@ class DownloadStore:
             self._janitor.start()
 
     def close(self) -> None:
+        """Stop the periodic cleanup (the app's shutdown calls this); files already published stay."""
         self._stop.set()
+        if self._janitor is not None:
+            self._janitor.join(timeout=5)
 
     def publish(self, partial: Path, name: str) -> None:
         with self._lock:

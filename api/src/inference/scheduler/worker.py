@@ -108,12 +108,9 @@ class InferenceWorker:
         if len(jobs) <= 1:
             return [self._infer_one(job) for job in jobs]
         backend = jobs[0].stream.backend
-        infer_batch = getattr(backend, "infer_batch", None)
-        if infer_batch is None:
-            return [self._infer_one(job) for job in jobs]
         items = [BatchItem(job.input_ids, job.ref_s, job.speed, job.seed) for job in jobs]
         try:
-            return list(infer_batch(items, half=self.half_precision))
+            return list(backend.infer_batch(items, half=self.half_precision))
         except torch.cuda.OutOfMemoryError:
             self.stats.oom_splits += 1
             logger.warning("out of memory on a batch of {}; splitting it", len(jobs))

@@ -74,8 +74,8 @@ class _Sink:
 class StreamingAudioWriter:
     """Encodes 24 kHz mono int16 PCM to one format incrementally: every write() returns the bytes that are ready.
 
-    ``fmt`` is one of ``FORMATS``; anything else raises ValueError. ``bitrate`` (bits/s) applies to
-    mp3, opus and aac (default 64 kbps) and is ignored by the lossless formats.
+    ``fmt`` is one of ``FORMATS``; anything else raises ValueError. mp3, opus and aac are encoded at
+    64 kbps; the lossless formats have no bitrate.
 
     ``write(pcm)`` takes a 1-D int16 array and may return b"" while the encoder holds samples back.
     ``finish()`` returns the remainder, after which the writer is closed and ``write()`` or
@@ -84,7 +84,7 @@ class StreamingAudioWriter:
     valid header-only form) the encoding of a single silent sample.
     """
 
-    def __init__(self, fmt: str, sample_rate: int = 24000, *, bitrate: int | None = None):
+    def __init__(self, fmt: str, sample_rate: int = 24000):
         if fmt not in FORMATS:
             raise ValueError(f"unsupported audio format {fmt!r}; expected one of {FORMATS}")
         self.fmt = fmt
@@ -105,7 +105,7 @@ class StreamingAudioWriter:
         self._stream = self._container.add_stream(codec, rate=sample_rate, layout="mono")
         self._stream.format = self._sample_format
         if fmt != "flac":
-            self._stream.codec_context.bit_rate = bitrate or _DEFAULT_BITRATE
+            self._stream.codec_context.bit_rate = _DEFAULT_BITRATE
         # Opens the encoder (which fixes frame_size) and writes the container header.
         self._container.start_encoding()
         # The encoders take fixed-size frames, known only once opened: 576 (mp3 at 24 kHz is MPEG-2),

@@ -1,0 +1,68 @@
+"""Every audio answer is built here: its headers, streamed or whole, and its cleanup.
+
+``audio_response`` turns a started ``SpeechJob`` and the body generator made from it (encoded audio,
+SSE events, NDJSON lines) into a response. Whatever way the response ends (finished, failed, or the
+client gone mid-stream), the job is closed (its queued chunks dropped), the body generator is closed
+at once (its encoder freed then, not whenever the generator is collected) and ``on_end(status)`` is
+called once with ``ok``, ``disconnected``, ``failed: <Error>`` or ``error <status>``.
+
+Streamed: a failure mid-body propagates, which aborts the connection, so a truncated file never looks
+finished. Whole (``stream: false``): the body is gathered and passed to ``whole`` (default: the bytes
+joined into one ``Response``); an ``APIError`` raised before the end becomes its error envelope.
+"""
+from typing import Any, AsyncIterator, Callable, Optional
+
+from fastapi.responses import Response, StreamingResponse
+
+from ..core.errors import APIError, error_response
+from ..services.speech import SpeechJob
+
+OnEnd = Callable[[str], None]
+
+
+def _ignore(status: str) -> None:
+    pass
+
+
+def audio_headers(job: SpeechJob, fmt: Optional[str] = None) -> dict[str, str]:
+    """The headers every audio answer carries: the seed that reproduces it and the version that spoke."""
+    headers = {"X-Seed": str(job.seed), "X-Model-Version": job.backend.version}
+    if fmt:
+        headers["Content-Disposition"] = f"attachment; filename=speech.{fmt}"
+    return headers
+
+
+async def _closing(job: SpeechJob, body: AsyncIterator[Any], on_end: OnEnd) -> AsyncIterator[Any]:
+    status = "ok"
+    try:
+        async for item in body:
+            yield item
+    except BaseException as exc:
+        status = "disconnected" if not isinstance(exc, Exception) else f"failed: {type(exc).__name__}"
+        raise
+    finally:
+        job.close()
+        await body.aclose()
+        on_end(status)
+
+
+async def audio_response(job: SpeechJob, body: AsyncIterator[Any], *, media_type: str, headers: dict[str, str],
+                         stream: bool, on_end: OnEnd = _ignore,
+                         whole: Optional[Callable[[list], Response]] = None) -> Response:
+    """The response for ``job``: ``body`` streamed as it is made, or gathered and rendered by ``whole``."""
+    if stream:
+        return StreamingResponse(_closing(job, body, on_end), media_type=media_type, headers=headers)
+    items = []
+    try:
+        async for item in _closing(job, body, _ignore):
+            items.append(item)
+    except APIError as exc:
+        on_end(f"error {exc.status_code}")
+        return error_response(exc)
+    except Exception:
+        on_end("error 500")
+        raise
+    on_end("ok")
+    if whole is not None:
+        return whole(items)
+    return Response(b"".join(items), media_type=media_type, headers=headers)

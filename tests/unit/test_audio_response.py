@@ -1,0 +1,85 @@
+"""routers/audio_response: one way to answer with audio, and its cleanup however the response ends."""
+import asyncio
+import json
+
+import pytest
+
+from api.src.core.errors import InvalidRequest
+from api.src.routers.audio_response import audio_headers, audio_response
+
+
+class FakeJob:
+    seed = 5
+
+    class backend:
+        version = "v1_0"
+
+    def __init__(self):
+        self.closed = 0
+
+    def close(self):
+        self.closed += 1
+
+
+def tracked_body(items, fail=None):
+    state = {"finally": 0}
+
+    async def body():
+        try:
+            for item in items:
+                yield item
+            if fail:
+                raise fail
+        finally:
+            state["finally"] += 1
+
+    return body(), state
+
+
+def test_a_client_leaving_mid_stream_closes_job_and_body_at_once():
+    job, ended = FakeJob(), []
+    body, state = tracked_body([b"a", b"b", b"c"])
+
+    async def run():
+        response = await audio_response(job, body, media_type="audio/pcm", headers=audio_headers(job, "pcm"),
+                                         stream=True, on_end=ended.append)
+        chunks = response.body_iterator
+        assert await chunks.__anext__() == b"a"
+        await chunks.aclose()      # what Starlette does when the client is gone
+        return response
+
+    response = asyncio.run(run())
+    assert response.headers["x-seed"] == "5" and response.headers["x-model-version"] == "v1_0"
+    assert job.closed == 1 and state["finally"] == 1 and ended == ["disconnected"]
+
+
+def test_a_whole_response_gathers_closes_and_reports_ok():
+    job, ended = FakeJob(), []
+    body, state = tracked_body([b"ab", b"cd"])
+    response = asyncio.run(audio_response(job, body, media_type="audio/pcm", headers={}, stream=False,
+                                          on_end=ended.append))
+    assert response.body == b"abcd" and job.closed == 1 and state["finally"] == 1 and ended == ["ok"]
+
+
+def test_a_whole_response_that_fails_is_an_error_envelope():
+    job, ended = FakeJob(), []
+    body, state = tracked_body([b"ab"], fail=InvalidRequest("bad voice", param="voice", code="voice_not_found"))
+    response = asyncio.run(audio_response(job, body, media_type="audio/pcm", headers={}, stream=False,
+                                          on_end=ended.append))
+    assert response.status_code == 400
+    assert json.loads(response.body)["error"]["code"] == "voice_not_found"
+    assert job.closed == 1 and state["finally"] == 1 and ended == ["error 400"]
+
+
+def test_a_streamed_failure_propagates_so_the_connection_aborts():
+    job, ended = FakeJob(), []
+    body, _ = tracked_body([b"ab"], fail=RuntimeError("boom"))
+
+    async def run():
+        response = await audio_response(job, body, media_type="audio/pcm", headers={}, stream=True,
+                                         on_end=ended.append)
+        return [chunk async for chunk in response.body_iterator]
+
+    with pytest.raises(RuntimeError):
+        asyncio.run(run())
+    assert job.closed == 1 and ended == ["failed: RuntimeError"]
