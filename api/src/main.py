@@ -21,7 +21,8 @@ from loguru import logger
 
 from .builds import VERSIONS
 from .core.config import Settings, get_settings
-from .core.errors import APIError, install_error_handlers
+from .core.errors import install_error_handlers
+from .core.exceptions import DomainError
 from .core.middleware import (Admission, AdmissionMiddleware, ApiKeyMiddleware, BodyLimitMiddleware,
                               RequestIdMiddleware)
 from .core.shutdown import GracefulShutdown
@@ -58,7 +59,7 @@ async def lifespan(app: FastAPI):
         apply_gpu_memory_cap(manager.device, settings.gpu_memory_cap_fraction)
         app.state.scheduler.start()
         await app.state.warm_up.version(default)
-    except (MissingModelFiles, APIError) as exc:
+    except (MissingModelFiles, DomainError) as exc:
         # A configuration problem, not a crash: one clear message and exit code 1. Any exception
         # raised from here would reach the user as a server traceback, hence the hard exit.
         logger.error("cannot start: {}", getattr(exc, "message", None) or str(exc))
@@ -69,7 +70,7 @@ async def lifespan(app: FastAPI):
         try:  # another version's trouble must not stop the default one from serving
             ensure_version_files(manager.versions[version], settings.model_dir, download=settings.download_model)
             await app.state.warm_up.version(version)
-        except (MissingModelFiles, APIError) as exc:
+        except (MissingModelFiles, DomainError) as exc:
             logger.warning("model {} not preloaded: {}", version, getattr(exc, "message", None) or str(exc))
     supervisor = asyncio.create_task(app.state.scheduler.supervise())
     metrics_mirror = metrics.make_worker_mirror(app)   # only with WORKERS > 1 (PROMETHEUS_MULTIPROC_DIR)

@@ -9,7 +9,7 @@ import asyncio
 import json
 from typing import Any, AsyncIterator, Iterable, Optional
 
-from api.src.core.errors import error_body
+from api.src.core.errors import APIError
 
 ForwardedRequest = dict[str, Any]
 Headers = list[tuple[bytes, bytes]]
@@ -123,7 +123,7 @@ async def run_asgi(app, request: ForwardedRequest, extra_headers: Iterable[tuple
 async def send_error(send, status: int, message: str, error_type: str, code: str,
                      headers: Headers = ()) -> None:
     """A complete JSON response in OpenAI's error envelope."""
-    body = json.dumps(error_body(message, error_type, None, code)).encode()
+    body = json.dumps(APIError(message, error_type=error_type, code=code).body()).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             *headers]})

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from api.src.core.errors import InvalidRequest
+from api.src.core.exceptions import InvalidRequest
 from api.src.routers.audio_response import audio_headers, audio_response
 
 

@@ -4,7 +4,8 @@ import time
 
 import pytest
 
-from api.src.core.errors import InvalidRequest
+from api.src.core.errors import http_error
+from api.src.core.exceptions import InvalidRequest
 from api.src.services.text_processing.mapped_text import MappedText
 from api.src.services.text_processing.markup import parse_inline
 from api.src.services.text_processing.segments import PauseSegment, Pronunciation, SpeechSegment
@@ -38,7 +39,7 @@ def assert_maps_back(original, segments):
 def refusal(text, **kwargs):
     with pytest.raises(InvalidRequest) as info:
         parse(text, **kwargs)
-    assert info.value.status_code == 400 and info.value.param == "input"
+    assert http_error(info.value).status_code == 400 and info.value.param == "input"
     return info.value
 
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from api.src.inference import memory
-from api.src.inference.backend import SAMPLES_PER_FRAME, ChunkOutput
+from api.src.builds.base import SAMPLES_PER_FRAME
+from api.src.inference.backend import ChunkOutput
 from api.src.inference.memory import GpuMemoryGuard, MemorySnapshot
 from api.src.inference.scheduler import InferenceScheduler
 

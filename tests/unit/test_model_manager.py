@@ -7,7 +7,8 @@ import pytest
 
 from api.src.builds import VERSIONS
 from api.src.core.config import Settings
-from api.src.core.errors import InvalidRequest, ServiceUnavailable
+from api.src.core.errors import http_error
+from api.src.core.exceptions import InvalidRequest, ServiceUnavailable
 from api.src.inference.model_manager import ModelManager, VersionState
 
 
@@ -61,8 +62,8 @@ def test_missing_files_answer_503_without_retry(tmp_path):
     manager = ModelManager(Settings(model_dir=tmp_path), builder=lambda *a: pytest.fail("must not build"))
     with pytest.raises(ServiceUnavailable) as info:
         asyncio.run(manager.get("v1_0"))
-    assert info.value.status_code == 503
-    assert info.value.headers["x-should-retry"] == "false"
+    assert http_error(info.value).status_code == 503
+    assert http_error(info.value).headers["x-should-retry"] == "false"
     assert "kokoro-v1_0.pth" in info.value.message
     assert manager.status()["v1_0"]["state"] == "missing_files"
 

@@ -8,7 +8,8 @@ import pytest
 from num2words import num2words
 
 from api.src.services.text_processing.mapped_text import MappedText
-from api.src.services.text_processing.normalizer import NormalizationOptions, cardinal, normalize_text
+from api.src.services.text_processing.normalizer import cardinal, normalize_text
+from api.src.structures.normalization import NormalizationOptions
 
 UNITS_ON = NormalizationOptions(unit_normalization=True)
 

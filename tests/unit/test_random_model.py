@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from api.src.builds.base import SAMPLES_PER_FRAME
 from api.src.builds.v1_0 import SPEC
 from api.src.inference.weights import PARTS, adain_norm_keys, load_kmodel, new_kmodel
 from api.src.tools import random_model as rm
@@ -42,7 +43,7 @@ def test_tiny_config_keeps_what_the_code_fixes():
     # 2x (decoder) * upsampling * hop = 600 samples per duration frame, as in the real model
     up = ist["upsample_rates"][0] * ist["upsample_rates"][1]
     real = rm.FULL_ARCH["istftnet"]
-    assert 2 * up * ist["gen_istft_hop_size"] == 2 * 60 * real["gen_istft_hop_size"] == rm.SAMPLES_PER_FRAME
+    assert 2 * up * ist["gen_istft_hop_size"] == 2 * 60 * real["gen_istft_hop_size"] == SAMPLES_PER_FRAME
     for u, k in zip(ist["upsample_rates"], ist["upsample_kernel_sizes"]):
         conv = torch.nn.ConvTranspose1d(1, 1, k, u, padding=(k - u) // 2)
         assert conv(torch.zeros(1, 1, 17)).shape[-1] == 17 * u

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from api.src.core.errors import Overloaded
+from api.src.core.errors import http_error
+from api.src.core.exceptions import Overloaded
 from api.src.inference.backend import ChunkOutput
 from api.src.inference.faulty_backend import InjectedWorkerCrash
 from api.src.inference.scheduler import InferenceScheduler, StreamClosed, chunk_seed
@@ -145,7 +146,7 @@ def test_admission_bound_and_failure_isolation():
             good = scheduler.open_stream(backend, seed=2)
             with pytest.raises(Overloaded) as info:
                 scheduler.open_stream(backend)
-            assert int(info.value.headers["Retry-After"]) >= 1
+            assert int(http_error(info.value).headers["Retry-After"]) >= 1
             backend.fail_on = {66}
             await bad.submit([66], None, 1.0)
             await good.submit([1], None, 1.0)
@@ -380,10 +381,10 @@ def test_admission_by_estimated_work():
         return big.value, more.value, full.value, scheduler.stats
 
     big, more, full, stats = run(main())
-    assert big.code == more.code == "wait_too_long" and big.status_code == 429
-    assert big.headers["Retry-After"] == "2"        # ceil(4 - 2)
-    assert more.headers["Retry-After"] == "2"       # ceil(3.5 - 2)
-    assert full.code == "queue_full" and int(full.headers["Retry-After"]) >= 1
+    assert big.code == more.code == "wait_too_long" and http_error(big).status_code == 429
+    assert http_error(big).headers["Retry-After"] == "2"        # ceil(4 - 2)
+    assert http_error(more).headers["Retry-After"] == "2"       # ceil(3.5 - 2)
+    assert full.code == "queue_full" and int(http_error(full).headers["Retry-After"]) >= 1
     assert stats.rejections == {"queue_full": 1, "wait_too_long": 2} and stats.streams_rejected == 3
     assert stats.active_streams == 4
 
@@ -402,7 +403,7 @@ def test_a_long_request_is_admitted_beside_another_long_one():
         return third.value
 
     assert START_HORIZON_TOKENS == 400
-    assert run(main()).headers["Retry-After"] == "3"   # ceil(800 / 100 - 5)
+    assert http_error(run(main())).headers["Retry-After"] == "3"   # ceil(800 / 100 - 5)
 
 
 def test_throughput_estimate_follows_measurements():

@@ -11,7 +11,7 @@ from api.src.services.text_processing.chunker import ChunkLimits
 from api.src.services.text_processing.mapped_text import MappedText
 from api.src.services.text_processing.pipeline import Pause, SpeechChunk, SpeechPlanner, Voicing, locate_tokens
 from api.src.services.text_processing.segments import PauseSegment, Pronunciation, SpeechSegment
-from api.src.services.text_processing.tokens import PhonemeToken
+from api.src.core.phonemes import PhonemeToken
 
 VOCAB = {c: i + 1 for i, c in enumerate(" abcdefghijklmnopqrstuvwxyz.,!?")}
 

@@ -4,7 +4,8 @@ import time
 
 import pytest
 
-from api.src.core.errors import InvalidRequest
+from api.src.core.errors import http_error
+from api.src.core.exceptions import InvalidRequest
 from api.src.services.text_processing.mapped_text import MappedText
 from api.src.services.text_processing.segments import PauseSegment, Pronunciation, SpeechSegment
 from api.src.services.text_processing.ssml import SUPPORTED, parse_ssml
@@ -45,7 +46,7 @@ def refusal(text, **kwargs):
     with pytest.raises(InvalidRequest) as info:
         parse(text, **kwargs)
     error = info.value
-    assert (error.status_code, error.param, error.code) == (400, "input", "invalid_ssml")
+    assert (http_error(error).status_code, error.param, error.code) == (400, "input", "invalid_ssml")
     return error
 
 

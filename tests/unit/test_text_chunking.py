@@ -5,7 +5,7 @@ import pytest
 
 from api.src.services.text_processing.chunker import ChunkLimits, fit_tokens, iter_chunks
 from api.src.services.text_processing.sentences import split_sentences
-from api.src.services.text_processing.tokens import PhonemeToken, join_phonemes
+from api.src.core.phonemes import PhonemeToken, join_phonemes
 
 
 def spelled_g2p(text: str) -> list[PhonemeToken]:

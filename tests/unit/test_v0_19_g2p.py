@@ -7,7 +7,7 @@ from api.src.builds import VERSIONS
 from api.src.builds.v0_19.g2p import fix_phonemes, make_g2p, normalize_lang
 from api.src.builds.v0_19.normalize import normalize_text
 from api.src.builds.v0_19.vocab import VOCAB
-from api.src.core.errors import InvalidRequest
+from api.src.core.exceptions import InvalidRequest
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from api.src.core.errors import InvalidRequest
+from api.src.core.exceptions import InvalidRequest
 from api.src.inference.voices import MixTerm, VoiceLibrary, parse_mix
 
 

@@ -4,7 +4,7 @@ import asyncio
 import pytest
 
 from api.src.core.config import Settings
-from api.src.core.errors import ServiceUnavailable
+from api.src.core.exceptions import ServiceUnavailable
 from api.src.inference.model_manager import ModelManager, VersionState
 from tests.unit.test_model_manager import make_files
 

@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
+# What both versions' networks produce: 24 kHz mono, one duration frame = 600 samples (25 ms).
+SAMPLE_RATE = 24_000
+SAMPLES_PER_FRAME = 600
+
 
 def read_json(path: Path) -> dict:
     with open(path, encoding="utf-8") as f:
@@ -36,7 +40,7 @@ class VersionSpec:
     wrapper_key: Optional[str]     # key the five parts sit under in the weights file, if any
     voice_row: Callable[[int], int]  # number of phoneme tokens (no BOS/EOS) -> pack row
     load_config: Callable[[Path], Mapping[str, Any]]  # config.json path -> KModel config (with vocab)
-    make_g2p: Callable[[str], Any]   # language code -> G2P (services.text_processing.tokens.G2P)
+    make_g2p: Callable[[str], Any]   # language code -> G2P (core.phonemes.G2P)
     normalize_lang: Callable[[str], str]  # user's lang_code or a voice's first letter -> language code
     remote_files: tuple[RemoteFile, ...] = field(default=())
 

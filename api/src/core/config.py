@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     target_max_tokens: int = Field(250, ge=1, le=510)
     absolute_max_tokens: int = Field(450, ge=1, le=510)
 
-    # Batching and backpressure (api/src/inference/scheduler.py)
+    # Batching and backpressure (api/src/inference/scheduler/)
     max_batch_size: int = Field(0, ge=0)          # 0: by device (1 on CPU, 16 on CUDA)
     max_batch_tokens: int = Field(4096, ge=1)     # padded phonemes per batch (size x longest chunk)
     batch_wait_ms: float = Field(5.0, ge=0)

@@ -12,13 +12,13 @@ from typing import Iterable
 
 from loguru import logger
 
-from .errors import error_body
+from .errors import APIError
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 async def _send_error(send, status: int, message: str, error_type: str, code: str, headers=()) -> None:
-    body = json.dumps(error_body(message, error_type, None, code)).encode()
+    body = json.dumps(APIError(message, error_type=error_type, code=code).body()).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             *headers]})

@@ -26,7 +26,7 @@ from typing import Callable, Optional
 
 from loguru import logger
 
-from .errors import ServiceUnavailable
+from .exceptions import ServiceUnavailable
 from .middleware import Admission
 
 
@@ -79,7 +79,7 @@ class GracefulShutdown:
         if adm.inflight:
             closed = self.close_streams(ServiceUnavailable(
                 f"the server shut down before this request finished (SHUTDOWN_GRACE_S={self.grace_s:g})",
-                code="server_shutting_down", headers={"Retry-After": str(adm.retry_after_s)}))
+                code="server_shutting_down", retry_after=adm.retry_after_s))
             logger.warning("shutdown: aborting {} request(s) still running ({} synthesis streams)", adm.inflight,
                            closed)
             try:

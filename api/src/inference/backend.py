@@ -11,15 +11,11 @@ import numpy as np
 import torch
 
 from ..builds.base import VersionSpec
-from ..services.text_processing.tokens import G2P
+from ..core.phonemes import G2P
 from .voices import VoiceLibrary
 
 if TYPE_CHECKING:
     from .batched import BatchItem
-
-SAMPLE_RATE = 24_000
-SAMPLES_PER_FRAME = 600
-
 
 @dataclass
 class ChunkOutput:

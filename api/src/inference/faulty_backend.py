@@ -18,7 +18,7 @@ import torch
 
 from ..builds.base import VersionSpec
 from ..core.config import Settings
-from ..services.text_processing.tokens import G2P, join_phonemes
+from ..core.phonemes import G2P, join_phonemes
 from .backend import ChunkOutput, KokoroBackend
 from .model_manager import build_backend
 

@@ -12,7 +12,7 @@ from loguru import logger
 from ..builds import VERSIONS
 from ..builds.base import VersionSpec
 from ..core.config import Settings
-from ..core.errors import Conflict, InvalidRequest, ServiceUnavailable
+from ..core.exceptions import Conflict, InvalidRequest, ServiceUnavailable, quote
 from .backend import KokoroBackend
 from .voices import VoiceLibrary, load_openai_voice_map
 from .weights import load_kmodel
@@ -85,7 +85,7 @@ class ModelManager:
             return ids[model_id]
         if model_id in self.versions:
             return model_id
-        raise InvalidRequest(f"model {model_id!r} not found. Available models: {', '.join(ids)}",
+        raise InvalidRequest(f"model {quote(model_id)} not found. Available models: {', '.join(ids)}",
                              param="model", code="model_not_found")
 
     def state(self, version: str) -> VersionState:
@@ -117,7 +117,7 @@ class ModelManager:
                 raise ServiceUnavailable(
                     f"model version {version} is not installed on this server ({self._errors[version]}); "
                     f"run `python -m api.src.inference.fetch_weights --version {version}`",
-                    code="model_unavailable", headers={"x-should-retry": "false"})
+                    code="model_unavailable", retry=False)
             self._states[version] = VersionState.LOADING
             began = time.perf_counter()
             try:
@@ -129,7 +129,7 @@ class ModelManager:
                 self._errors[version] = str(exc)
                 logger.error("building {} failed: {}", version, exc)
                 raise ServiceUnavailable(f"model version {version} failed to load: {exc}",
-                                         code="model_load_failed", headers={"x-should-retry": "false"}) from exc
+                                         code="model_load_failed", retry=False) from exc
             self.build_counts[version] += 1
             self.build_seconds[version] = time.perf_counter() - began
             self._backends[version] = backend

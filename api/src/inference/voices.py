@@ -17,7 +17,7 @@ from typing import Optional
 
 import torch
 
-from ..core.errors import Conflict, InvalidRequest
+from ..core.exceptions import Conflict, InvalidRequest, quote
 
 OPENAI_VOICES_FILE = Path(__file__).resolve().parents[1] / "core" / "openai_voices.json"
 
@@ -50,19 +50,19 @@ def parse_mix(spec: str) -> list[MixTerm]:
         match = _TERM.match(spec, pos)
         if not match or match.end() == pos or (terms and not match.group(1)) or (not terms and match.group(1)):
             raise InvalidRequest(
-                f"cannot parse voice {spec!r}: use a name, or a mix like 'af_bella(2)+af_sky(1)'",
+                f"cannot parse voice {quote(spec)}: use a name, or a mix like 'af_bella(2)+af_sky(1)'",
                 param="voice", code="invalid_voice")
         sign = -1.0 if match.group(1) == "-" else 1.0
         weight = float(match.group(3)) if match.group(3) else 1.0
         if not (0 < weight <= MAX_MIX_WEIGHT) or not math.isfinite(weight):
-            raise InvalidRequest(f"voice weight must be above 0 and at most {MAX_MIX_WEIGHT:g} in {spec!r}",
+            raise InvalidRequest(f"voice weight must be above 0 and at most {MAX_MIX_WEIGHT:g} in {quote(spec)}",
                                  param="voice", code="invalid_voice")
         terms.append(MixTerm(match.group(2), sign * weight))
         pos = match.end()
         if len(terms) > MAX_MIX_TERMS:
             raise InvalidRequest(f"a mix may have at most {MAX_MIX_TERMS} voices", param="voice", code="invalid_voice")
     if sum(t.weight for t in terms if t.weight > 0) <= 0:
-        raise InvalidRequest(f"voice {spec!r} adds no voice", param="voice", code="invalid_voice")
+        raise InvalidRequest(f"voice {quote(spec)} adds no voice", param="voice", code="invalid_voice")
     return terms
 
 
@@ -100,7 +100,7 @@ class VoiceLibrary:
 
     def _unknown(self, name: str) -> InvalidRequest:
         return InvalidRequest(
-            f"voice {name!r} not found. Available voices: {', '.join(self.names())}. "
+            f"voice {quote(name)} not found. Available voices: {', '.join(self.names())}. "
             f"OpenAI names: {', '.join(sorted(self.openai_names))}",
             param="voice", code="voice_not_found")
 
@@ -113,7 +113,7 @@ class VoiceLibrary:
             raise self._unknown(name)
         pack = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(pack, torch.Tensor) or pack.shape[-1] != 256 or pack.numel() != self.rows * 256:
-            raise InvalidRequest(f"voice pack {name!r} is not a [{self.rows}, 1, 256] tensor", param="voice",
+            raise InvalidRequest(f"voice pack {quote(name)} is not a [{self.rows}, 1, 256] tensor", param="voice",
                                  code="invalid_voice")
         pack = pack.detach().to(torch.float32).reshape(self.rows, 1, 256).contiguous()
         with self._lock:
@@ -158,10 +158,10 @@ class VoiceLibrary:
         pack are dropped.
         """
         if not is_voice_name(name):
-            raise InvalidRequest(f"voice name {name!r} must be 1-64 letters, digits or underscores",
+            raise InvalidRequest(f"voice name {quote(name)} must be 1-64 letters, digits or underscores",
                                  param="name", code="invalid_voice_name")
         if name in self.openai_names:
-            raise InvalidRequest(f"{name!r} is an OpenAI voice name here (it maps to {self.openai_names[name]!r}); "
+            raise InvalidRequest(f"{quote(name)} is an OpenAI voice name here (it maps to {self.openai_names[name]!r}); "
                                  "choose another name", param="name", code="invalid_voice_name")
         if pack.shape != (self.rows, 1, 256):
             raise InvalidRequest(f"a voice pack here is [{self.rows}, 1, 256], not {list(pack.shape)}", param="voices",

@@ -8,13 +8,14 @@ called once with ``ok``, ``disconnected``, ``failed: <Error>`` or ``error <statu
 
 Streamed: a failure mid-body propagates, which aborts the connection, so a truncated file never looks
 finished. Whole (``stream: false``): the body is gathered and passed to ``whole`` (default: the bytes
-joined into one ``Response``); an ``APIError`` raised before the end becomes its error envelope.
+joined into one ``Response``); a domain error raised before the end becomes its error envelope.
 """
 from typing import Any, AsyncIterator, Callable, Optional
 
 from fastapi.responses import Response, StreamingResponse
 
-from ..core.errors import APIError, error_response
+from ..core.errors import http_error
+from ..core.exceptions import DomainError
 from ..services.speech import SpeechJob
 
 OnEnd = Callable[[str], None]
@@ -56,9 +57,10 @@ async def audio_response(job: SpeechJob, body: AsyncIterator[Any], *, media_type
     try:
         async for item in _closing(job, body, _ignore):
             items.append(item)
-    except APIError as exc:
-        on_end(f"error {exc.status_code}")
-        return error_response(exc)
+    except DomainError as exc:
+        error = http_error(exc)
+        on_end(f"error {error.status_code}")
+        return error.response()
     except Exception:
         on_end("error 500")
         raise

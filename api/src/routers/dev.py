@@ -4,19 +4,22 @@ import json
 from typing import AsyncIterator, Optional
 
 import anyio
+from loguru import logger
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from ..core.errors import APIError, error_body
+from ..core.errors import http_error
+from ..core.exceptions import DomainError
 from ..dependencies import ManagerDep, SpeechServiceDep
 from ..services.audio.streaming import encoded_audio, encoded_pieces
 from ..services.audio.writer import CONTENT_TYPES
 from ..services.speech import ENGLISH
 from ..services.text_processing.mapped_text import MappedText
-from ..services.text_processing.normalizer import NormalizationOptions, normalize_text
+from ..services.text_processing.normalizer import normalize_text
+from ..structures.normalization import NormalizationOptions
 from ..services.text_processing.sentences import split_sentences
-from ..services.text_processing.tokens import join_phonemes
+from ..core.phonemes import join_phonemes
 from ..structures.schemas import SpeechRequest
 from .audio_response import audio_headers, audio_response
 
@@ -106,9 +109,9 @@ async def _ndjson(pieces: AsyncIterator[tuple]) -> AsyncIterator[bytes]:
             if data or timings:
                 yield _line({"audio": base64.b64encode(data).decode(),
                              "timestamps": [t.as_dict() for t in timings]})
-    except APIError as exc:
-        yield _line(error_body(exc.message, exc.error_type, exc.param, exc.code))
-    except Exception:
-        yield _line(error_body("audio generation failed", "server_error", None, "generation_failed"))
+    except Exception as exc:
+        if not isinstance(exc, DomainError):
+            logger.opt(exception=exc).error("captioned stream failed")
+        yield _line(http_error(exc).body())
     finally:
         await pieces.aclose()

@@ -2,7 +2,7 @@
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from ..core.errors import InvalidRequest
+from ..core.exceptions import NotFound
 from ..dependencies import DownloadStoreDep
 
 router = APIRouter(prefix="/v1", tags=["Downloads"])
@@ -21,8 +21,8 @@ def download_path(request: Request, name: str) -> str:
 async def download(name: str, store: DownloadStoreDep):
     opened = store.open(name)
     if opened is None:
-        raise InvalidRequest("download not found: it is unfinished, expired or never existed",
-                             param="name", code="download_not_found", status_code=404)
+        raise NotFound("download not found: it is unfinished, expired or never existed",
+                       param="name", code="download_not_found")
     file, size = opened
 
     def chunks():   # a plain generator: Starlette iterates it on a worker thread, off the event loop

@@ -1,7 +1,7 @@
 """`/v1/models`: OpenAI's model listing, plus a setting-gated unload of a version's weights."""
 from fastapi import APIRouter, Query
 
-from ..core.errors import Forbidden, InvalidRequest
+from ..core.exceptions import Forbidden, NotFound, quote
 from ..dependencies import ManagerDep, SettingsDep
 from ..inference.model_manager import ModelManager
 from ..structures.schemas import ModelCard, ModelList
@@ -17,8 +17,8 @@ def _card(manager: ModelManager, model_id: str, version: str) -> ModelCard:
 def _version_of(manager: ModelManager, model_id: str) -> str:
     ids = manager.model_ids()
     if model_id not in ids:
-        raise InvalidRequest(f"model {model_id!r} not found. Available models: {', '.join(ids)}",
-                             param="model", code="model_not_found", status_code=404)
+        raise NotFound(f"model {quote(model_id)} not found. Available models: {', '.join(ids)}",
+                       param="model", code="model_not_found")
     return ids[model_id]
 
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Body
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..core.errors import Forbidden, InvalidRequest
+from ..core.exceptions import Forbidden, InvalidRequest, quote
 from ..dependencies import ManagerDep, SettingsDep
 from ..inference.voices import MAX_MIX_TERMS, is_voice_name
 
@@ -63,7 +63,7 @@ async def combine_voices(manager: ManagerDep, settings: SettingsDep,
         raise Forbidden("saving voices is disabled on this server (ALLOW_VOICE_SAVE=false)", param="save",
                         code="voice_save_disabled")
     if request.name is not None and not is_voice_name(request.name):
-        raise InvalidRequest(f"voice name {request.name[:100]!r} must be 1-64 letters, digits or underscores",
+        raise InvalidRequest(f"voice name {quote(request.name)} must be 1-64 letters, digits or underscores",
                              param="name", code="invalid_voice_name")
     if request.save and request.name is None:
         raise InvalidRequest("saving a voice needs a name", param="name", code="invalid_voice_name")

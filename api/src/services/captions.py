@@ -4,8 +4,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..inference.backend import SAMPLES_PER_FRAME, SAMPLE_RATE
-from .text_processing.tokens import PhonemeToken
+from ..builds.base import SAMPLES_PER_FRAME, SAMPLE_RATE
+from ..core.phonemes import PhonemeToken
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,9 @@ import torch
 from loguru import logger
 
 from ..core.config import Settings
-from ..core.errors import Forbidden, InvalidRequest, RequestTimeout
-from ..inference.backend import SAMPLES_PER_FRAME, SAMPLE_RATE, ChunkOutput, KokoroBackend
+from ..core.exceptions import Forbidden, InvalidRequest, RequestTimeout
+from ..builds.base import SAMPLES_PER_FRAME, SAMPLE_RATE
+from ..inference.backend import ChunkOutput, KokoroBackend
 from ..inference.model_manager import ModelManager
 from ..inference.scheduler import InferenceScheduler, StreamClosed, SynthesisStream, chunk_seed
 from ..inference.voices import parse_mix
@@ -34,7 +35,7 @@ from .text_processing.normalizer import normalize_text
 from .text_processing.pipeline import Pause, PlanItem, SpeechChunk, SpeechPlanner, Voicing
 from .text_processing.segments import SpeechSegment
 from .text_processing.ssml import parse_ssml
-from .text_processing.tokens import PhonemeToken
+from ..core.phonemes import PhonemeToken
 
 ENGLISH = ("a", "b")
 

@@ -15,7 +15,7 @@ from typing import Sequence
 
 from loguru import logger
 
-from ..core.errors import Overloaded
+from ..core.exceptions import Overloaded
 from ..inference.backend import KokoroBackend
 from ..inference.model_manager import ModelManager
 from ..inference.scheduler import InferenceScheduler

@@ -4,7 +4,7 @@ from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..services.text_processing.normalizer import NormalizationOptions
+from .normalization import NormalizationOptions
 
 _ALIAS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 AudioFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]

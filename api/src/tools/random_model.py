@@ -120,7 +120,6 @@ TINY_OVERRIDES: dict = {
     },
 }
 
-SAMPLES_PER_FRAME = 600
 DEFAULT_VOICES = ("af_heart", "af_bella", "am_adam", "bf_emma")           # v1_0
 V0_19_DEFAULT_VOICES = ("af", "af_bella", "am_adam", "bf_emma")
 

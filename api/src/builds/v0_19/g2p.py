@@ -8,8 +8,8 @@ import os
 import re
 import threading
 
-from ...core.errors import InvalidRequest
-from ...services.text_processing.tokens import PhonemeToken
+from ...core.exceptions import InvalidRequest
+from ...core.phonemes import PhonemeToken
 from .normalize import normalize_text
 from .vocab import VOCAB
 

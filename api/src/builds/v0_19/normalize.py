@@ -7,8 +7,9 @@ possessive, so a 200,000-character adversarial input costs one pass per rule.
 """
 import re
 
+from ...core.punctuation import CJK_TO_ASCII
+
 _QUOTES = str.maketrans({"‘": "'", "’": "'", "«": '"', "»": '"', "“": '"', "”": '"', "(": "«", ")": "»"})
-_CJK_PUNCTUATION = {"、": ", ", "。": ". ", "！": "! ", "，": ", ", "：": ": ", "；": "; ", "？": "? "}
 
 
 def _year(text: str) -> str:
@@ -88,7 +89,7 @@ _RULES: list[tuple[re.Pattern, object]] = [
 
 def normalize_text(text: str) -> str:
     text = text.translate(_QUOTES)
-    for cjk, ascii_mark in _CJK_PUNCTUATION.items():
+    for cjk, ascii_mark in CJK_TO_ASCII.items():
         text = text.replace(cjk, ascii_mark)
     for pattern, replacement in _RULES:
         text = pattern.sub(replacement, text)

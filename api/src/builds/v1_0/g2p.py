@@ -3,8 +3,8 @@ know), misaki's espeak G2P for es/fr/hi/it/pt-br, misaki's ja/zh when their extr
 import re
 import threading
 
-from ...core.errors import InvalidRequest
-from ...services.text_processing.tokens import G2P, PhonemeToken
+from ...core.exceptions import InvalidRequest
+from ...core.phonemes import G2P, PhonemeToken
 
 LANGUAGES = {
     "a": "American English", "b": "British English", "e": "es", "f": "fr-fr", "h": "hi",

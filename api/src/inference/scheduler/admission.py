@@ -12,7 +12,7 @@ refused for being long, it takes its turns. Admitted requests are never dropped 
 import math
 from typing import Protocol, Sequence
 
-from ...core.errors import Overloaded
+from ...core.exceptions import Overloaded
 from .stats import SchedulerStats
 
 # Phonemes of a request's "start" for admission: a short first chunk and a full one after it.

@@ -16,7 +16,8 @@ from typing import Optional
 import torch
 from loguru import logger
 
-from ..backend import SAMPLE_RATE, SAMPLES_PER_FRAME, ChunkOutput
+from ...builds.base import SAMPLE_RATE, SAMPLES_PER_FRAME
+from ..backend import ChunkOutput
 from ..batched import BatchItem
 from ..memory import GpuMemoryGuard
 from .admission import ThroughputEstimate

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...inference.backend import SAMPLES_PER_FRAME, SAMPLE_RATE
+from ...builds.base import SAMPLES_PER_FRAME, SAMPLE_RATE
+from ...core.punctuation import CLAUSE_END, SENTENCE_END
 
-_SENTENCE_END = tuple(".!?…。！？")
-_CLAUSE_END = tuple(",;:—，、；：")
 
 
 @dataclass(frozen=True)
@@ -30,9 +29,9 @@ class JoinPolicy:
     def pause_after(self, text: str) -> int:
         """Frames of pause to put after a chunk that ends with ``text``."""
         tail = text.rstrip().rstrip("\"'”’)]»")
-        if tail.endswith(_SENTENCE_END):
+        if tail.endswith(SENTENCE_END):
             return self.frames(self.sentence_pause_s)
-        if tail.endswith(_CLAUSE_END):
+        if tail.endswith(CLAUSE_END):
             return self.frames(self.clause_pause_s)
         return self.frames(self.word_pause_s)
 

@@ -6,7 +6,8 @@ from typing import AsyncIterator
 import anyio
 from loguru import logger
 
-from ...core.errors import APIError, error_body
+from ...core.errors import http_error
+from ...core.exceptions import DomainError
 from ..captions import WordTiming
 from ..speech import SpeechJob
 from .writer import StreamingAudioWriter
@@ -51,11 +52,8 @@ async def sse_events(job: SpeechJob, fmt: str) -> AsyncIterator[bytes]:
         async for data in encoded_audio(job, fmt):
             yield _event({"type": "speech.audio.delta", "audio": base64.b64encode(data).decode()})
     except Exception as exc:
-        if isinstance(exc, APIError):
-            body = error_body(exc.message, exc.error_type, exc.param, exc.code)
-        else:
+        if not isinstance(exc, DomainError):
             logger.opt(exception=exc).error("speech stream failed")
-            body = error_body("audio generation failed", "server_error", None, "generation_failed")
-        yield _event({"type": "error", **body})
+        yield _event({"type": "error", **http_error(exc).body()})
         return
     yield _event({"type": "speech.audio.done", "usage": job.usage.as_dict()})

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
 from .sentences import split_sentences
-from .tokens import G2P, PhonemeToken, join_phonemes, join_text
+from ...core.phonemes import G2P, PhonemeToken, join_phonemes, join_text
+from ...core.punctuation import SPLIT_WATERFALL
 
 MODEL_MAX_PHONEMES = 510
 # Preferred cut points, strongest first.
-_WATERFALL = ("!.?…。！？", ":;；", ",—，、")
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def _is_mark(token: PhonemeToken, marks: str) -> bool:
 
 def _best_cut(tokens: Sequence[PhonemeToken], start: int, end: int) -> int:
     """Index after the strongest punctuation in tokens[start:end], else after the last spaced word."""
-    for marks in _WATERFALL:
+    for marks in SPLIT_WATERFALL:
         for i in range(end - 1, start, -1):
             if _is_mark(tokens[i], marks):
                 return i + 1

@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from typing import Optional
 
-from ...core.errors import InvalidRequest
+from ...core.exceptions import InvalidRequest
 
 from .mapped_text import MappedText
 from .segments import PauseSegment, Piece, Pronunciation, Segment, SpeechSegment

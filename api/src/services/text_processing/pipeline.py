@@ -12,7 +12,8 @@ from .chunker import ChunkLimits, TextChunk, pack_sentences
 from .mapped_text import MappedText
 from .segments import PauseSegment, Pronunciation, Segment, SpeechSegment
 from .sentences import sentence_spans
-from .tokens import G2P, PhonemeToken
+from ...core.phonemes import G2P, PhonemeToken
+from ...core.punctuation import CLOSED_SENTENCE_END
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,6 @@ class Pause:
 
 PlanItem = Union[SpeechChunk, Pause]
 
-_SENTENCE_END = tuple(".!?…。！？；\"'”’)]")
 
 
 def locate_tokens(tokens: Sequence[PhonemeToken], sentence: MappedText) -> list[PhonemeToken]:
@@ -93,7 +93,7 @@ class SpeechPlanner:
             for n, (start, end) in enumerate(spans):
                 sentence = text.slice(start, end)
                 open_sentence.extend(locate_tokens(voicing.g2p(sentence.text), sentence))
-                closed = n < len(spans) - 1 or sentence.text.endswith(_SENTENCE_END) or text.text[end:].count("\n")
+                closed = n < len(spans) - 1 or sentence.text.endswith(CLOSED_SENTENCE_END) or text.text[end:].count("\n")
                 if closed and open_sentence:
                     yield open_sentence
                     open_sentence = []

@@ -35,7 +35,7 @@ import xml.parsers.expat as expat
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ...core.errors import InvalidRequest
+from ...core.exceptions import InvalidRequest
 
 from .mapped_text import MappedText
 from .markup import MAX_RATE, SegmentBuilder

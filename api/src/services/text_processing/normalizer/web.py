@@ -1,0 +1,48 @@
+"""URLs, domains and e-mail addresses, read piece by piece ("example dot com slash docs")."""
+from __future__ import annotations
+
+import re
+
+from .words import cardinal, digits
+
+
+# ---------------------------------------------------------------------------------------------
+# Addresses: emails and URLs, read piece by piece
+
+_ADDRESS_SYMBOLS = {
+    ".": "dot", "@": "at", "/": "slash", ":": "colon", "-": "dash", "_": "underscore", "+": "plus",
+    "?": "question mark", "=": "equals", "&": "and", "#": "hash", "%": "percent", "~": "tilde",
+}
+_ADDRESS_TOKEN = re.compile(r"[^\W\d_]++|[0-9]++|.", re.DOTALL)
+
+
+def speak_address(text: str) -> str:
+    """'jane.doe@example.co.uk' -> 'jane dot doe at example dot co dot uk'.
+
+    Short digit groups are read as numbers, longer ones (ports, ids) digit by digit.
+    """
+    words = []
+    for token in _ADDRESS_TOKEN.findall(text):
+        if token[0] in "0123456789":
+            words.append(cardinal(token) if len(token) <= 3 else digits(token))
+        elif token in _ADDRESS_SYMBOLS:
+            words.append(_ADDRESS_SYMBOLS[token])
+        elif token.isalnum():
+            words.append(token)
+    return " ".join(words)
+
+
+def _email(m: re.Match) -> str:
+    return speak_address(m.group(0))
+
+
+def _url(m: re.Match) -> str:
+    text = m.group(0)
+    scheme, sep, rest = text.partition("://")
+    if sep:
+        return f"{scheme} colon slash slash {speak_address(rest)}".rstrip()
+    return speak_address(text)
+
+
+_TLDS = r"(?:com|org|net|edu|gov|io|ai|dev|app|co|uk|us|info|biz)"
+_URL_BODY = r"[^\s<>\"]{0,2000}[^\s<>\".,;:!?'()\[\]{}]"  # the last character is not punctuation

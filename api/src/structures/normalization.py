@@ -1,0 +1,15 @@
+"""The request's text normalization switches (``normalization_options``), shared by the request schemas and
+the normalizer that reads them."""
+from pydantic import BaseModel
+
+
+class NormalizationOptions(BaseModel):
+    """The request's ``normalization_options`` (Kokoro-FastAPI's names and defaults)."""
+
+    normalize: bool = True  # master switch: False passes the text through unchanged
+    unit_normalization: bool = False  # "10KB" -> "10 kilobytes" (opt-in: "5 m" could be minutes)
+    url_normalization: bool = True
+    email_normalization: bool = True
+    optional_pluralization_normalization: bool = True  # "word(s)" -> "words"
+    phone_normalization: bool = True
+    replace_remaining_symbols: bool = True  # "&" -> "and", unspeakable symbols -> space
