@@ -24,7 +24,7 @@ from .core.config import Settings, get_settings
 from .core.errors import install_error_handlers
 from .core.exceptions import DomainError
 from .core.middleware import (Admission, AdmissionMiddleware, ApiKeyMiddleware, BodyLimitMiddleware,
-                              RequestIdMiddleware)
+                              OriginMiddleware, RequestIdMiddleware)
 from .core.shutdown import GracefulShutdown
 from .inference.fetch_weights import MissingModelFiles, ensure_version_files
 from .inference.faulty_backend import build_faulty_backend
@@ -34,7 +34,7 @@ from .inference.scheduler import InferenceScheduler, apply_gpu_memory_cap, resol
 from .routers import dev, health, metrics, models, openai_compatible
 from .routers import downloads as download_routes, voices as voice_routes
 from .routers.web import PREFIX as WEB_PREFIX, mount_web_ui
-from .services.download_links import DownloadStore
+from .services.download_links import DownloadStore, UnsafeFolder
 from .services.speech import SpeechService
 from .services.warm_up import WarmUp
 
@@ -55,11 +55,12 @@ async def lifespan(app: FastAPI):
     manager: ModelManager = app.state.manager
     default = settings.default_model_version
     try:
+        app.state.downloads.check_folder()
         ensure_version_files(manager.versions[default], settings.model_dir, download=settings.download_model)
         apply_gpu_memory_cap(manager.device, settings.gpu_memory_cap_fraction)
         app.state.scheduler.start()
         await app.state.warm_up.version(default)
-    except (MissingModelFiles, DomainError) as exc:
+    except (MissingModelFiles, UnsafeFolder, DomainError) as exc:
         # A configuration problem, not a crash: one clear message and exit code 1. Any exception
         # raised from here would reach the user as a server traceback, hence the hard exit.
         logger.error("cannot start: {}", getattr(exc, "message", None) or str(exc))
@@ -100,7 +101,8 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app.state.settings = settings
     # FAULT_INJECTION=true (tests only): a backend that fails the chunks carrying a fault marker
     builder = build_faulty_backend if settings.fault_injection else build_backend
-    app.state.manager = ModelManager(settings, builder=builder, warm_up=lambda backend: app.state.warm_up.backend(backend))
+    app.state.manager = ModelManager(settings, builder=builder,
+                                     warm_up=lambda backend: app.state.warm_up.backend(backend))
     app.state.admission = Admission(settings.max_inflight_per_worker)
     app.state.memory_guard = GpuMemoryGuard(settings.gpu_memory_clear_threshold)
     app.state.scheduler = InferenceScheduler(
@@ -117,11 +119,13 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app.state.downloads = DownloadStore(settings.temp_file_dir, int(settings.temp_file_max_mb * 1024 * 1024),
                                         settings.temp_file_max_age_s)
     install_error_handlers(app)
-    # Last added runs first: ids for everything, then CORS (answers preflights), keys, body limit,
-    # admission (in-flight cap, shutdown drain).
-    app.add_middleware(AdmissionMiddleware, admission=app.state.admission)
+    # Last added runs first: ids for everything, then CORS (answers preflights), origins (refuses a
+    # disallowed site's simple requests), keys, body limit, admission (in-flight cap, shutdown drain).
+    app.add_middleware(AdmissionMiddleware, admission=app.state.admission,
+                       body_timeout_s=settings.body_read_timeout_s)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(ApiKeyMiddleware, keys=settings.api_keys, public_prefixes=("/health", WEB_PREFIX))
+    app.add_middleware(OriginMiddleware, allowed_origins=settings.cors_origins)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                        allow_headers=["*"], expose_headers=["X-Seed", "X-Model-Version", "X-Request-ID", "X-Download-Path"])
     app.add_middleware(RequestIdMiddleware)
@@ -129,7 +133,8 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
-    app.include_router(dev.router)
+    if settings.enable_dev_routes:
+        app.include_router(dev.router)
     app.include_router(voice_routes.router)
     app.include_router(download_routes.router)
     if settings.enable_web_ui:

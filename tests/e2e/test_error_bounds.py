@@ -21,7 +21,7 @@ def test_a_megabyte_of_input_gives_a_short_error(server, body, param):
 
 
 def test_a_huge_model_id_on_the_models_route_gives_a_short_404(server):
-    r = httpx.get(server.url + "/v1/models/" + "m" * 100_000, timeout=60)
+    r = httpx.get(server.url + "/v1/models/" + "m" * 20_000, timeout=60)
     assert r.status_code in (404, 414, 431)
     assert len(r.content) < 3000
 

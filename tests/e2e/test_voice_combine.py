@@ -158,7 +158,7 @@ def test_saved_voice_is_listed_and_speaks(saving_server):
     r = combine(saving_server, {"voices": "af_bella(0.5)+af_sky(0.5)", "name": "af_blend", "save": True})
     assert r.headers["x-voice-saved"] == "af_blend"
     assert r.headers["content-disposition"] == 'attachment; filename="af_blend.pt"'
-    on_disk = torch.load(saving_server.model_dir / "v1_0" / "voices" / "af_blend.pt", weights_only=True)
+    on_disk = torch.load(saving_server.model_dir / "v1_0" / "voices_saved" / "af_blend.pt", weights_only=True)
     assert torch.equal(on_disk, loaded(r))
     assert "af_blend" not in before and "af_blend" in voice_ids(saving_server)
     legacy = httpx.get(saving_server.url + "/v1/audio/voices?legacy=true", timeout=30).json()["voices"]
@@ -194,3 +194,24 @@ def test_weights_as_given_without_normalization(saving_server, v1_model_dir):
     assert torch.allclose(loaded(combine(saving_server, {"voices": "af_bella(2)+af_sky(1)"})), 2 * bella + sky,
                           atol=1e-5)
     assert torch.equal(loaded(combine(saving_server, {"voices": "af_bella"})), bella)
+
+
+def test_built_in_voices_are_read_only_even_with_overwrite(saving_server, v1_model_dir):
+    heart = pack(v1_model_dir, "af_heart")
+    r = combine(saving_server, {"voices": "af_sky", "name": "af_heart", "save": True, "overwrite": True}, status=409)
+    assert assert_envelope(r, 409, param="name")["code"] == "voice_read_only"
+    assert torch.equal(loaded(combine(saving_server, {"voices": "af_heart"})), heart)
+    assert torch.equal(pack(saving_server.model_dir, "af_heart"), heart)   # the file is untouched too
+    # saved voices go to their own folder, never beside the built-in ones
+    combine(saving_server, {"voices": "af_sky", "name": "af_mine", "save": True})
+    assert (saving_server.model_dir / "v1_0" / "voices_saved" / "af_mine.pt").is_file()
+    assert not (saving_server.model_dir / "v1_0" / "voices" / "af_mine.pt").exists()
+
+
+@pytest.mark.parametrize("name", ["af_voice\n", "af_voice\r\n", "\naf_voice"])
+def test_names_with_a_newline_are_refused(saving_server, name):
+    assert_envelope(combine(saving_server, {"voices": "af_sky", "name": name, "save": True}, status=400), 400,
+                    param="name")
+    r = httpx.post(saving_server.url + "/v1/audio/speech", timeout=60,
+                   json={"input": "Hi.", "voice": "af_heart", "voice_aliases": {name: "af_sky"}})
+    assert r.status_code in (200, 400)   # an alias name is stripped or refused, never a 500

@@ -230,3 +230,24 @@ def test_tee_sse_error_event_discards(store):
     pending = store.reserve("mp3")
     assert len(_collect(tee_sse(_agen(events), pending))) == 2
     assert store.open(pending.name) is None
+
+
+@pytest.mark.parametrize("tee", ["audio", "sse"])
+def test_a_tee_closed_early_closes_its_inner_body_at_once(store, tee):
+    closed = []
+
+    async def inner():
+        try:
+            for i in range(5):
+                yield b"data: {\"type\": \"speech.audio.delta\", \"audio\": \"AAAA\"}\n\n" if tee == "sse" else b"x"
+        finally:
+            closed.append(True)
+
+    async def run():
+        pending = store.reserve("mp3")
+        outer = tee_audio(inner(), pending) if tee == "audio" else tee_sse(inner(), pending)
+        await outer.__anext__()
+        await outer.aclose()          # the response ended (client gone)
+        assert closed == [True]       # at once, not when the garbage collector gets to it
+
+    asyncio.run(run())

@@ -328,3 +328,21 @@ def test_adversarial_input_is_fast(name):
     elapsed = time.perf_counter() - began
     assert elapsed < 2.0, f"{name}: {elapsed:.2f}s"
     assert outcome == ("refused" if refused else True)
+
+
+@pytest.mark.parametrize("text", [
+    '<?xml version="1.0"?>\n<!-- a comment first -->\n<!DOCTYPE speak><speak>x</speak>',
+    '  \n<!DOCTYPE speak [<!ELEMENT speak ANY>]><speak>x</speak>',
+])
+def test_a_dtd_anywhere_in_the_prolog_is_refused_by_the_parser(text):
+    assert "DTD" in refusal(text).message
+
+
+@pytest.mark.parametrize("text", ['<!doctype speak><speak>x</speak>', '<!DocType speak><speak>x</speak>'])
+def test_other_spellings_are_malformed_xml(text):
+    refusal(text)
+
+
+def test_the_letters_of_a_doctype_in_a_comment_or_cdata_are_just_text():
+    for text in ("<speak><!-- <!DOCTYPE x> -->Hello.</speak>", "<speak><![CDATA[<!DOCTYPE x>]]> Hello.</speak>"):
+        assert parse(text)

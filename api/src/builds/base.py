@@ -54,7 +54,12 @@ class VersionSpec:
         return self.folder(model_dir) / self.weights_file
 
     def voices_dir(self, model_dir: Path) -> Path:
+        """The version's own voice packs (read-only to the server)."""
         return self.folder(model_dir) / "voices"
+
+    def saved_voices_dir(self, model_dir: Path) -> Path:
+        """Packs users saved through /v1/audio/voices/combine (created on the first save)."""
+        return self.folder(model_dir) / "voices_saved"
 
     def missing_files(self, model_dir: Path) -> list[Path]:
         """Files the server cannot start this version without (at least one voice pack among them)."""

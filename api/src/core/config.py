@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     # Markup, joins and repeated text
     allow_voice_tags: bool = True
     max_pause_s: float = Field(10.0, ge=0)
+    # all pauses of one request together: at most this, or twice the speech, whichever is more
+    max_total_pause_s: float = Field(60.0, ge=0)
     trim_silence: bool = True
     silence_threshold: float = Field(0.01, ge=0, le=1)
     silence_margin_s: float = Field(0.05, ge=0)
@@ -78,10 +80,12 @@ class Settings(BaseSettings):
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    body_read_timeout_s: float = Field(15.0, gt=0)   # a work request's body must arrive within this (408)
     max_request_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     log_json: bool = False
     log_input_text: bool = False
     enable_web_ui: bool = True
+    enable_dev_routes: bool = True   # /dev/*: phonemize, speech from phonemes, captioned speech
 
     @field_validator("cors_origins", "preload_versions", "api_keys", "preload_voices", mode="before")
     @classmethod

@@ -17,7 +17,7 @@ from loguru import logger
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .exceptions import (Conflict, DomainError, Forbidden, InvalidRequest, NotFound, Overloaded, RequestTimeout,
-                         ServiceUnavailable)
+                         ServiceUnavailable, UnsupportedMediaType)
 
 MAX_MESSAGE = 2000   # a backstop: long enough for every voice name in a "not found" message
 
@@ -54,6 +54,7 @@ HTTP_ERRORS = {
     Overloaded: (429, "rate_limit_error", lambda e: _retry_after(e.retry_after)),
     ServiceUnavailable: (503, "server_error",
                          lambda e: {**_retry_after(e.retry_after), **({} if e.retry else {"x-should-retry": "false"})}),
+    UnsupportedMediaType: (415, "invalid_request_error", lambda e: {}),
     RequestTimeout: (504, "timeout_error", lambda e: {}),
 }
 

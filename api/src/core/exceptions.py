@@ -42,6 +42,10 @@ class Conflict(DomainError):
     """The request conflicts with the resource's state."""
 
 
+class UnsupportedMediaType(DomainError):
+    """The body comes in a form this endpoint does not read."""
+
+
 class RequestTimeout(DomainError):
     """The request ran past REQUEST_TIMEOUT_S."""
 

@@ -1,20 +1,22 @@
-"""Pure ASGI middleware: request ids, API keys, the request body limit and admission (in-flight cap, drain).
+"""Pure ASGI middleware: request ids, origins, API keys, the request body limit and admission (in-flight cap,
+drain).
 
 Pure ASGI (not BaseHTTPMiddleware) so streamed responses pass through untouched and a refusal costs
 no body read.
 """
 import asyncio
+import hashlib
 import hmac
 import json
 import re
 import uuid
-from typing import Iterable
+from typing import Iterable, Optional
 
 from loguru import logger
 
 from .errors import APIError
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 async def _send_error(send, status: int, message: str, error_type: str, code: str, headers=()) -> None:
@@ -25,11 +27,15 @@ async def _send_error(send, status: int, message: str, error_type: str, code: st
     await send({"type": "http.response.body", "body": body})
 
 
-def _header(scope, name: bytes) -> str:
+def _header_bytes(scope, name: bytes) -> bytes:
     for key, value in scope.get("headers", ()):
         if key == name:
-            return value.decode("latin-1")
-    return ""
+            return value
+    return b""
+
+
+def _header(scope, name: bytes) -> str:
+    return _header_bytes(scope, name).decode("latin-1")
 
 
 class RequestIdMiddleware:
@@ -42,7 +48,7 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         given = _header(scope, b"x-request-id")
-        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
 
         async def send_with_id(message):
@@ -64,19 +70,24 @@ class ApiKeyMiddleware:
 
     def __init__(self, app, keys: Iterable[str], public_prefixes: tuple[str, ...] = ("/health",)):
         self.app = app
-        self.keys = [k.encode() for k in keys if k]
+        # Digests of equal length: comparing them leaks neither a key's length nor a matching prefix.
+        self.keys = [hashlib.sha256(k.encode()).digest() for k in keys if k]
         self.public_prefixes = public_prefixes
 
     def _public(self, path: str) -> bool:
         return any(path == prefix or path.startswith(prefix + "/") for prefix in self.public_prefixes)
 
     def _allowed(self, scope) -> bool:
-        auth = _header(scope, b"authorization")
-        scheme, _, token = auth.partition(" ")
-        if scheme.lower() != "bearer" or not token:
+        """The header's key (UTF-8; anything else is no key) against every configured key, in constant time:
+        all keys are compared whatever matched, so the time says nothing about which one or how much."""
+        raw = _header_bytes(scope, b"authorization")
+        try:
+            scheme, _, token = raw.decode("utf-8").partition(" ")
+        except UnicodeDecodeError:
             return False
-        token = token.strip().encode()
-        return any(hmac.compare_digest(token, key) for key in self.keys)
+        digest = hashlib.sha256(token.strip().encode()).digest()
+        matches = [hmac.compare_digest(digest, key) for key in self.keys]
+        return scheme.lower() == "bearer" and bool(token.strip()) and any(matches)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or not self.keys or self._public(scope["path"]) or scope["method"] == "OPTIONS":
@@ -85,6 +96,29 @@ class ApiKeyMiddleware:
             return await _send_error(send, 401, "invalid or missing API key: send 'Authorization: Bearer <key>'",
                                      "invalid_request_error", "invalid_api_key",
                                      [(b"www-authenticate", b"Bearer")])
+        await self.app(scope, receive, send)
+
+
+class OriginMiddleware:
+    """Refuses, before any work, a request whose ``Origin`` header names a site CORS_ORIGINS does not allow.
+
+    CORS only hides a response from the page: a "simple" request (a form post, ``text/plain``, no
+    Content-Type) still runs on the server without a preflight. With ``*`` (the default) every origin is
+    allowed; requests without an Origin (curl, SDKs, servers) are never refused here.
+    """
+
+    def __init__(self, app, allowed_origins: Iterable[str]):
+        self.app = app
+        origins = [o.rstrip("/") for o in allowed_origins]
+        self.any = "*" in origins
+        self.allowed = set(origins)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and not self.any:
+            origin = _header(scope, b"origin").rstrip("/")
+            if origin and origin not in self.allowed:
+                return await _send_error(send, 403, "this origin is not allowed (CORS_ORIGINS)", "permission_error",
+                                         "origin_not_allowed")
         await self.app(scope, receive, send)
 
 
@@ -141,22 +175,48 @@ class Admission:
         self.draining = False
         self.refused_busy = 0       # 429: over max_inflight
         self.refused_draining = 0   # 503: shutting down
+        self.body_timeouts = 0      # 408: the body did not arrive in time
         self.tasks: set = set()     # the tasks serving admitted requests
+
+
+async def _read_body(receive) -> Optional[bytes]:
+    """The whole request body, or None if the client disconnected first."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive):
+    """A receive that gives the app ``body`` in one message, then what the client sends next (its disconnect)."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed():
+        return pending.pop() if pending else await receive()
+
+    return replayed
 
 
 class AdmissionMiddleware:
     """Caps the work requests in flight at MAX_INFLIGHT_PER_WORKER (429) and refuses all while draining (503).
 
-    Work requests are POSTs under ``work_prefixes`` (speech and its relatives); everything else passes
-    uncounted, so listings, metrics and probes answer whatever the load. While draining (SIGTERM), any
-    request but the probes gets 503 + Retry-After, and readiness (``/health``) answers 503 "draining" so
-    that a load balancer stops sending; liveness stays as it is. Every refusal is an OpenAI envelope.
+    Work requests are POSTs under ``work_prefixes`` (speech and its relatives). Their body is read whole
+    first, within ``body_timeout_s`` (else 408), and only then do they count against the cap: a client that
+    sends headers and then stalls holds no slot. Everything else passes uncounted, so listings, metrics and
+    probes answer whatever the load. While draining (SIGTERM), any request but the probes gets 503 +
+    Retry-After, and readiness (``/health``) answers 503 "draining" so that a load balancer stops sending; liveness
+    stays as it is. Every refusal is an OpenAI envelope.
     """
 
     def __init__(self, app, admission: Admission, work_prefixes: tuple[str, ...] = ("/v1/audio/", "/dev/"),
-                 probe_prefixes: tuple[str, ...] = ("/health", "/metrics")):
+                 probe_prefixes: tuple[str, ...] = ("/health", "/metrics"), body_timeout_s: float = 15.0):
         self.app = app
         self.admission = admission
+        self.body_timeout_s = body_timeout_s
         self.work_prefixes = work_prefixes
         self.probe_prefixes = probe_prefixes
 
@@ -180,6 +240,17 @@ class AdmissionMiddleware:
                                          "server_error", "server_shutting_down", retry)
         if scope["method"] != "POST" or not any(path.startswith(p) for p in self.work_prefixes):
             return await self.app(scope, receive, send)
+        try:
+            async with asyncio.timeout(self.body_timeout_s):
+                body = await _read_body(receive)
+        except TimeoutError:
+            adm.body_timeouts += 1
+            return await _send_error(send, 408, f"the request body did not arrive within {self.body_timeout_s:g} s "
+                                     "(BODY_READ_TIMEOUT_S)", "invalid_request_error", "body_timeout",
+                                     [(b"connection", b"close")])
+        if body is None:   # the client left (or the body limit refused it) before its body was complete
+            return
+        receive = _replay(body, receive)
         if adm.inflight >= adm.max_inflight:
             adm.refused_busy += 1
             return await _send_error(send, 429, f"this worker is serving {adm.inflight} requests, its limit "

@@ -41,7 +41,8 @@ def build_backend(spec: VersionSpec, settings: Settings, device: str,
     config = spec.load_config(spec.config_path(settings.model_dir))
     model = load_kmodel(spec, config, spec.weights_path(settings.model_dir)).to(device).eval()
     voices = VoiceLibrary(spec.voices_dir(settings.model_dir), spec.voice_rows, load_openai_voice_map(spec.version),
-                          normalize_weights=settings.normalize_voice_weights)
+                          normalize_weights=settings.normalize_voice_weights,
+                          saved_folder=spec.saved_voices_dir(settings.model_dir))
     return backend_class(spec, model, config, voices, device)
 
 
@@ -99,8 +100,11 @@ class ModelManager:
         }
 
     def versions_with_voice(self, name: str) -> list[str]:
-        """Versions whose voice folder has a pack of that name (loaded or not)."""
-        return [v for v, spec in self.versions.items() if (spec.voices_dir(self.settings.model_dir) / f"{name}.pt").is_file()]
+        """Versions with a built-in or saved pack of that name (loaded or not)."""
+        model_dir = self.settings.model_dir
+        return [v for v, spec in self.versions.items()
+                if any((folder / f"{name}.pt").is_file()
+                       for folder in (spec.voices_dir(model_dir), spec.saved_voices_dir(model_dir)))]
 
     async def get(self, version: str) -> KokoroBackend:
         backend = self._backends.get(version)

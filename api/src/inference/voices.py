@@ -15,14 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import torch
 
 from ..core.exceptions import Conflict, InvalidRequest, quote
 
 OPENAI_VOICES_FILE = Path(__file__).resolve().parents[1] / "core" / "openai_voices.json"
 
-_TERM = re.compile(r"\s*([+-]?)\s*([A-Za-z0-9_]{1,64})\s*(?:\(\s*([0-9]*\.?[0-9]+)\s*\))?\s*")
-_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+_TERM = re.compile(r"\s*([+-]?)\s*([A-Za-z0-9_]{1,64})\s*(?:\(\s*([0-9]{0,40}\.?[0-9]{1,40}(?:[eE][+-]?[0-9]{1,3})?)\s*\))?\s*")
+_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 MAX_MIX_TERMS = 16
 MIX_CACHE_SIZE = 64     # mixed packs kept per version (an LRU: a mix is cheap to rebuild)
 # Above this a weight is a typo, not a mix: un-normalized it would scale the style into noise.
@@ -66,20 +67,34 @@ def parse_mix(spec: str) -> list[MixTerm]:
     return terms
 
 
+def format_weight(weight: float) -> str:
+    """A weight as ``parse_mix`` reads it back to the same float: plain decimals, no exponent
+    (``1e-05`` -> ``0.00001``), the shortest digits that round-trip (``2.0`` -> ``2``)."""
+    return np.format_float_positional(weight, trim="-")
+
+
+def format_mix(terms: list[MixTerm]) -> str:
+    """The canonical spelling of a mix, ``a(2)+b(1)-c(0.5)``: what ``parse_mix`` turns back into ``terms``."""
+    return "".join(f"{'-' if t.weight < 0 else '+' if i else ''}{t.name}({format_weight(abs(t.weight))})"
+                   for i, t in enumerate(terms))
+
+
 def load_openai_voice_map(version: str) -> dict[str, str]:
     with open(OPENAI_VOICES_FILE, encoding="utf-8") as f:
         return dict(json.load(f).get(version, {}))
 
 
 class VoiceLibrary:
-    """The voice packs in one folder, loaded on demand and kept (mixes in a small LRU).
+    """The voice packs of one version, loaded on demand and kept (mixes in a small LRU).
 
-    ``save`` adds a pack to the folder under a new name, so later requests (and ``names()``) see it.
+    Built-in packs live in ``folder`` and are read-only; ``save`` writes to ``saved_folder`` (created on
+    first save) under a name no built-in voice has, so later requests (and ``names()``) see it.
     """
 
     def __init__(self, folder: Path, rows: int, openai_names: Optional[dict[str, str]] = None,
-                 normalize_weights: bool = True):
+                 normalize_weights: bool = True, saved_folder: Optional[Path] = None):
         self.folder = Path(folder)
+        self.saved_folder = Path(saved_folder) if saved_folder else self.folder.with_name("voices_saved")
         self.rows = rows
         self.openai_names = openai_names or {}
         self.normalize_weights = normalize_weights
@@ -88,7 +103,20 @@ class VoiceLibrary:
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
-        return sorted(p.stem for p in self.folder.glob("*.pt") if _NAME.match(p.stem))
+        return sorted({p.stem for folder in (self.folder, self.saved_folder) for p in folder.glob("*.pt")
+                       if _NAME.fullmatch(p.stem)})
+
+    def is_builtin(self, name: str) -> bool:
+        return bool(_NAME.fullmatch(name)) and (self.folder / f"{name}.pt").is_file()
+
+    def _path(self, name: str) -> Optional[Path]:
+        """Where the pack ``name`` is: built-in first (a saved pack can never shadow one), else saved."""
+        if not _NAME.fullmatch(name):
+            return None
+        for folder in (self.folder, self.saved_folder):
+            if (folder / f"{name}.pt").is_file():
+                return folder / f"{name}.pt"
+        return None
 
     def _parse(self, spec: str) -> list[MixTerm]:
         """parse_mix, with the voices this library has in the error (the user is looking for a name)."""
@@ -108,8 +136,8 @@ class VoiceLibrary:
         with self._lock:
             if name in self._packs:
                 return self._packs[name]
-        path = self.folder / f"{name}.pt"
-        if not _NAME.match(name) or not path.is_file():
+        path = self._path(name)
+        if path is None:
             raise self._unknown(name)
         pack = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(pack, torch.Tensor) or pack.shape[-1] != 256 or pack.numel() != self.rows * 256:
@@ -127,8 +155,7 @@ class VoiceLibrary:
         terms = [MixTerm(self.openai_names.get(t.name, t.name), t.weight) for t in terms]
         key = tuple((t.name, t.weight) for t in terms)
         # Re-parseable (the language is read back from it): a subtraction is "-name(w)", not "+name(-w)".
-        canonical = "".join(f"{'-' if t.weight < 0 else '+' if i else ''}{t.name}({abs(t.weight):g})"
-                            for i, t in enumerate(terms))
+        canonical = format_mix(terms)
         if len(terms) == 1 and (self.normalize_weights or terms[0].weight == 1.0):
             return terms[0].name, self.pack(terms[0].name)
         with self._lock:
@@ -166,12 +193,16 @@ class VoiceLibrary:
         if pack.shape != (self.rows, 1, 256):
             raise InvalidRequest(f"a voice pack here is [{self.rows}, 1, 256], not {list(pack.shape)}", param="voices",
                                  code="invalid_voice")
-        path = self.folder / f"{name}.pt"
+        if self.is_builtin(name):
+            raise Conflict(f"voice {name!r} is built in, and built-in voices are read-only; choose another name",
+                           param="name", code="voice_read_only")
+        self.saved_folder.mkdir(parents=True, exist_ok=True)
+        path = self.saved_folder / f"{name}.pt"
         exists = Conflict(f"voice {name!r} already exists; send overwrite: true to replace it", param="name",
                           code="voice_exists")
         if path.exists() and not overwrite:
             raise exists
-        partial = self.folder / f".{name}.{os.getpid()}.{threading.get_ident()}.partial"
+        partial = self.saved_folder / f".{name}.{os.getpid()}.{threading.get_ident()}.partial"
         try:
             torch.save(pack.detach().to(torch.float32).contiguous().clone(), partial)
             if overwrite:

@@ -3,23 +3,17 @@ import base64
 import json
 from typing import AsyncIterator, Optional
 
-import anyio
-from loguru import logger
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from loguru import logger
 from pydantic import BaseModel, Field
 
 from ..core.errors import http_error
 from ..core.exceptions import DomainError
-from ..dependencies import ManagerDep, SpeechServiceDep
+from ..dependencies import SpeechServiceDep
 from ..services.audio.streaming import encoded_audio, encoded_pieces
 from ..services.audio.writer import CONTENT_TYPES
-from ..services.speech import ENGLISH
-from ..services.text_processing.mapped_text import MappedText
-from ..services.text_processing.normalizer import normalize_text
 from ..structures.normalization import NormalizationOptions
-from ..services.text_processing.sentences import split_sentences
-from ..core.phonemes import join_phonemes
 from ..structures.schemas import SpeechRequest
 from .audio_response import audio_headers, audio_response
 
@@ -27,7 +21,7 @@ router = APIRouter(prefix="/dev", tags=["Developer"])
 
 
 class PhonemizeRequest(BaseModel):
-    text: str = Field(..., min_length=1, max_length=200_000)
+    text: str = Field(..., description="At most MAX_INPUT_CHARS characters")
     model: str = "kokoro"
     language: Optional[str] = Field(None, description="A lang_code (a, b, e, f, h, i, p, j, z); default: a")
     normalization_options: NormalizationOptions = Field(default_factory=NormalizationOptions)
@@ -43,22 +37,13 @@ class PhonemeSpeechRequest(SpeechRequest):
     """Speech from phonemes as given; ``input`` is not used."""
 
     input: str = ""
-    phonemes: str = Field(..., min_length=1, max_length=200_000)
+    phonemes: str = Field(..., description="At most MAX_INPUT_CHARS characters")
 
 
 @router.post("/phonemize", response_model=PhonemizeResponse, summary="Text to phonemes and token ids")
-async def phonemize(request: PhonemizeRequest, manager: ManagerDep):
-    backend = await manager.get(manager.version_for(request.model))
-    lang = backend.spec.normalize_lang(request.language or "a")
-    g2p = await anyio.to_thread.run_sync(backend.g2p, lang)
-
-    def run() -> str:
-        text = request.text
-        if lang in ENGLISH and request.normalization_options.normalize:
-            text = normalize_text(MappedText.of(text), request.normalization_options).text
-        return " ".join(join_phonemes(g2p(sentence)) for sentence in split_sentences(text)).strip()
-
-    phonemes = await anyio.to_thread.run_sync(run)
+async def phonemize(request: PhonemizeRequest, service: SpeechServiceDep):
+    phonemes, backend = await service.phonemize(request.text, request.model, request.language,
+                                                request.normalization_options)
     return PhonemizeResponse(phonemes=phonemes, tokens=[backend.vocab[p] for p in phonemes if p in backend.vocab],
                              model_version=backend.version)
 

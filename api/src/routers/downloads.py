@@ -1,4 +1,5 @@
 """``GET /v1/download/{name}``: the finished file a ``return_download_link`` speech request points at."""
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
@@ -19,7 +20,7 @@ def download_path(request: Request, name: str) -> str:
 @router.get("/download/{name:path}", summary="Download a finished speech file (see return_download_link)",
             responses={200: {"content": {"audio/mpeg": {}}}, 404: {"description": "no such file (or not finished)"}})
 async def download(name: str, store: DownloadStoreDep):
-    opened = store.open(name)
+    opened = await anyio.to_thread.run_sync(store.open, name)   # file system calls: off the event loop
     if opened is None:
         raise NotFound("download not found: it is unfinished, expired or never existed",
                        param="name", code="download_not_found")

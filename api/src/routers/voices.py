@@ -11,11 +11,11 @@ from typing import Optional, Union
 
 import anyio
 import torch
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..core.exceptions import Forbidden, InvalidRequest, quote
+from ..core.exceptions import Forbidden, InvalidRequest, UnsupportedMediaType, quote
 from ..dependencies import ManagerDep, SettingsDep
 from ..inference.voices import MAX_MIX_TERMS, is_voice_name
 
@@ -32,7 +32,8 @@ class CombineRequest(BaseModel):
     model: Optional[str] = Field(None, description="A model id picking the version; default: the default version")
     name: Optional[str] = Field(None, description="Name of the pack ([A-Za-z0-9_]{1,64}); needed to save")
     save: bool = Field(False, description="Keep the pack as a voice of the version (ALLOW_VOICE_SAVE=true)")
-    overwrite: bool = Field(False, description="Replace an existing voice of that name when saving")
+    overwrite: bool = Field(False, description="Replace a voice saved earlier under that name (built-in voices "
+                                                "are read-only)")
 
 
 def _mix_spec(voices: Union[str, list[str]]) -> str:
@@ -56,8 +57,13 @@ def _pack_bytes(pack: torch.Tensor) -> bytes:
 @router.post("/audio/voices/combine", response_class=Response, summary="Mix voices into one voice pack (.pt)",
              responses={200: {"content": {"application/octet-stream": {}},
                               "description": "torch.save of the float32 [rows, 1, 256] pack"}})
-async def combine_voices(manager: ManagerDep, settings: SettingsDep,
+async def combine_voices(http: Request, manager: ManagerDep, settings: SettingsDep,
                          body: Union[CombineRequest, str, list[str]] = Body(...)):
+    media_type = http.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type and media_type != "application/json":
+        # text/plain and forms are "simple" requests a browser sends cross-site without a preflight
+        raise UnsupportedMediaType(f"send the voices as JSON (Content-Type: application/json), not {quote(media_type)}",
+                                   code="unsupported_media_type")
     request = body if isinstance(body, CombineRequest) else CombineRequest(voices=body)
     if request.save and not settings.allow_voice_save:
         raise Forbidden("saving voices is disabled on this server (ALLOW_VOICE_SAVE=false)", param="save",

@@ -38,6 +38,10 @@ _NAME = re.compile(r"speech_[0-9a-f]{32}\.(?:" + "|".join(CONTENT_TYPES) + ")")
 _PARTIAL = re.compile(r"\.(" + _NAME.pattern + r")\.partial")
 
 
+class UnsafeFolder(Exception):
+    """TEMP_FILE_DIR cannot be trusted with download files (a configuration problem: the server stops)."""
+
+
 class PendingDownload:
     """One file being written: ``write`` the bytes, then ``commit`` (publish) or ``abort`` (discard).
 
@@ -129,6 +133,19 @@ class DownloadStore:
             raise ValueError(f"unknown audio format {fmt!r}")
         return PendingDownload(self, f"speech_{os.urandom(16).hex()}.{fmt}")
 
+    def check_folder(self) -> None:
+        """Create the folder private (0700), or refuse one that is not: owned by another user, or writable
+        by others (they could plant or swap files that responses link to). Raises UnsafeFolder."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            info = os.stat(self.folder)
+        except OSError as exc:
+            raise UnsafeFolder(f"TEMP_FILE_DIR {self.folder} cannot be used: {exc}") from exc
+        if info.st_uid != os.geteuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise UnsafeFolder(
+                f"TEMP_FILE_DIR {self.folder} is owned by another user or writable by others "
+                f"(mode {stat.filemode(info.st_mode)}); set TEMP_FILE_DIR to a folder only this user can write")
+
     def start(self) -> None:
         """Create the folder and start the periodic cleanup (idempotent; called on first use)."""
         with self._lock:
@@ -155,13 +172,15 @@ class DownloadStore:
             return None
         try:
             self.start()
-            fd = os.open(self.folder / name, os.O_RDONLY | os.O_NOFOLLOW)
+            # O_NONBLOCK: opening a FIFO someone planted would otherwise wait for a writer forever
+            fd = os.open(self.folder / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             return None
         info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid():
             os.close(fd)
             return None
+        os.set_blocking(fd, True)
         return os.fdopen(fd, "rb"), info.st_size
 
     def cleanup(self) -> list[str]:
@@ -229,6 +248,7 @@ async def tee_audio(body: AsyncIterator[bytes], pending: PendingDownload) -> Asy
         await anyio.to_thread.run_sync(pending.commit)   # cleanup scans the folder: off the event loop
     finally:
         pending.abort()   # no-op after a commit
+        await body.aclose()   # the inner body (its encoder) is freed now, not when it is collected
 
 
 async def tee_sse(events: AsyncIterator[bytes], pending: PendingDownload) -> AsyncIterator[bytes]:
@@ -249,6 +269,7 @@ async def tee_sse(events: AsyncIterator[bytes], pending: PendingDownload) -> Asy
             yield data
     finally:
         pending.abort()
+        await events.aclose()
 
 
 def _record(event: bytes, pending: PendingDownload) -> Optional[str]:

@@ -25,19 +25,24 @@ from ..inference.backend import ChunkOutput, KokoroBackend
 from ..inference.model_manager import ModelManager
 from ..inference.scheduler import InferenceScheduler, StreamClosed, SynthesisStream, chunk_seed
 from ..inference.voices import parse_mix
+from ..structures.normalization import NormalizationOptions
 from ..structures.schemas import SpeechRequest, VoiceAlias
 from .audio.joiner import JoinPolicy, silence
 from .captions import WordTiming, word_timings
 from .chunk_cache import ChunkCache
 from .text_processing.chunker import ChunkLimits, pack_sentences
+from .text_processing.mapped_text import MappedText
 from .text_processing.markup import parse_inline
 from .text_processing.normalizer import normalize_text
 from .text_processing.pipeline import Pause, PlanItem, SpeechChunk, SpeechPlanner, Voicing
-from .text_processing.segments import SpeechSegment
+from .text_processing.segments import PauseSegment, SpeechSegment
+from .text_processing.sentences import split_sentences
 from .text_processing.ssml import parse_ssml
-from ..core.phonemes import PhonemeToken
+from ..core.phonemes import PhonemeToken, join_phonemes
 
 ENGLISH = ("a", "b")
+# Speech at speed 1 runs about 15 characters of English text a second (an estimate for limits only).
+_CHARS_PER_SECOND = 15.0
 
 
 def limits_from(settings: Settings) -> ChunkLimits:
@@ -267,14 +272,40 @@ class SpeechService:
         self.join = join_policy_from(settings)
         self.cache = ChunkCache(settings.chunk_cache_mb * 1024 * 1024)
 
-    def check_input(self, text: str) -> str:
+    def check_input(self, text: str, param: str = "input") -> str:
+        """MAX_INPUT_CHARS and non-empty, for every endpoint's text (``param`` names its field)."""
         if len(text) > self.settings.max_input_chars:
             raise InvalidRequest(
-                f"input is {len(text)} characters; this server accepts at most {self.settings.max_input_chars}",
-                param="input", code="input_too_long")
+                f"{param} is {len(text)} characters; this server accepts at most {self.settings.max_input_chars} "
+                "(MAX_INPUT_CHARS)", param=param, code="input_too_long")
         if not text.strip():
-            raise InvalidRequest("input is empty", param="input", code="empty_input")
+            raise InvalidRequest(f"{param} is empty", param=param, code="empty_input")
         return text
+
+    async def phonemize(self, text: str, model: str, language: Optional[str],
+                        options: NormalizationOptions) -> tuple[str, KokoroBackend]:
+        """What the text pipeline makes of ``text`` (``/dev/phonemize``): normalized (English), split into
+        sentences, G2P'd. Same limits as speech: MAX_INPUT_CHARS, and REQUEST_TIMEOUT_S checked between
+        sentences (a 504; the worker thread stops at the next sentence)."""
+        self.check_input(text, "text")
+        backend = await self.manager.get(self.manager.version_for(model))
+        lang = backend.spec.normalize_lang(language or "a")
+        g2p = await anyio.to_thread.run_sync(backend.g2p, lang)
+        deadline = time.perf_counter() + self.settings.request_timeout_s
+
+        def run() -> str:
+            normalized = text
+            if lang in ENGLISH and options.normalize:
+                normalized = normalize_text(MappedText.of(text), options).text
+            words = []
+            for sentence in split_sentences(normalized):
+                if time.perf_counter() > deadline:
+                    raise RequestTimeout(f"phonemizing ran past its {self.settings.request_timeout_s:g} s deadline "
+                                         "(REQUEST_TIMEOUT_S)", code="request_timeout")
+                words.append(join_phonemes(g2p(sentence)))
+            return " ".join(words).strip()
+
+        return await anyio.to_thread.run_sync(run), backend
 
     async def voice(self, backend: KokoroBackend, spec: str) -> tuple[str, torch.Tensor]:
         """Resolve a voice spec; a name that belongs to another version gets an error saying so."""
@@ -296,6 +327,22 @@ class SpeechService:
                 f"{backend.spec.model_id} voices: {', '.join(sorted(own))}",
                 param="voice", code="voice_not_in_model") from exc
 
+    def check_pauses(self, segments, input_chars: int, speed: float) -> None:
+        """Refuse a request whose pauses add up to more than MAX_TOTAL_PAUSE_S or twice its estimated
+        speech, whichever is more (silence is cheap to ask for and costly to send: 416 characters of
+        tags could ask for minutes of it)."""
+        pauses = [s for s in segments if isinstance(s, PauseSegment)]
+        total = sum(p.seconds for p in pauses)
+        if not pauses or total <= self.settings.max_total_pause_s:
+            return
+        speech_chars = input_chars - sum(p.end - p.start for p in pauses)
+        limit = max(self.settings.max_total_pause_s, 2 * speech_chars / _CHARS_PER_SECOND / speed)
+        if total > limit:
+            raise InvalidRequest(
+                f"the pauses add up to {total:.1f} s, more than this request may ask for ({limit:.1f} s: "
+                f"MAX_TOTAL_PAUSE_S={self.settings.max_total_pause_s:g} or twice the speech, whichever is more)",
+                param="input", code="pause_limit")
+
     def _segments(self, request: SpeechRequest):
         if request.ssml:
             return parse_ssml(request.input, max_pause_s=self.settings.max_pause_s)
@@ -309,6 +356,7 @@ class SpeechService:
         self.check_input(request.input)
         backend = await self.manager.get(self.manager.version_for(request.model))
         segments = await anyio.to_thread.run_sync(self._segments, request)
+        self.check_pauses(segments, len(request.input), request.speed)
         voicings = _Voicings(self, backend, request)
         primary = await voicings.resolve(None, None)
         for segment in segments:
@@ -321,6 +369,7 @@ class SpeechService:
 
     async def start_phonemes(self, request: SpeechRequest, phonemes: str) -> SpeechJob:
         """Speak phonemes as given (``/dev/generate_from_phonemes``), cut at spaces into model-sized chunks."""
+        self.check_input(phonemes, "phonemes")
         backend = await self.manager.get(self.manager.version_for(request.model))
         voicing = await _Voicings(self, backend, request).resolve(None, None)
         words = [PhonemeToken("", word, " ") for word in phonemes.split()]

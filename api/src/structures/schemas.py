@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .normalization import NormalizationOptions
 
-_ALIAS_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ALIAS_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 AudioFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
 
 
@@ -65,7 +65,7 @@ class SpeechRequest(BaseModel):
     @classmethod
     def _check_aliases(cls, value: dict) -> dict:
         for name, target in value.items():
-            if not _ALIAS_NAME.match(name):
+            if not _ALIAS_NAME.fullmatch(name):
                 raise ValueError(f"alias name {name!r} must be 1-64 letters, digits, '_' or '-'")
             if isinstance(target, str) and not 0 < len(target) <= 1000:
                 raise ValueError(f"alias {name!r} needs a voice")

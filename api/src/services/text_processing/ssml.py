@@ -115,9 +115,8 @@ class _SSMLParser:
         self.parser = expat.ParserCreate(encoding="UTF-8")
 
     def parse(self) -> list[Segment]:
-        if "<!DOCTYPE" in self.text:
-            raise _invalid("SSML must not contain a DTD (<!DOCTYPE ...>); entity declarations are not allowed")
         raw = self.text.encode("utf-8", "surrogatepass")  # a lone surrogate is then malformed XML, not a crash
+        _refuse_dtd(raw)
         declaration = _DECLARATION.match(self.text)
         at = len(declaration.group(0).encode()) if declaration and declaration.group(0).endswith("?>") else 0
         self.offsets = _Offsets(self.text, raw, at)
@@ -286,6 +285,31 @@ class _SSMLParser:
         content = self._joined(frame)
         start, end = content.span(0, len(content)) if content.text else (frame.start, self._here())
         self.builder.add_text(MappedText.synthetic(frame.attrs["alias"], start, end))
+
+
+class _DtdFound(Exception):
+    pass
+
+
+def _refuse_dtd(raw: bytes) -> None:
+    """A pass of an expat parser set to refuse any DTD: a document type declaration, an entity
+    declaration or an external entity reference stops it (a 400 naming the DTD). Anything else it
+    finds wrong is left to the real parse, which reports it with its position."""
+
+    def refuse(*_):
+        raise _DtdFound
+
+    parser = expat.ParserCreate(encoding="UTF-8")
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.ExternalEntityRefHandler = refuse
+    try:
+        parser.Parse(raw, True)
+    except _DtdFound:
+        raise _invalid("SSML must not contain a DTD (<!DOCTYPE ...>); entity declarations are not allowed") from None
+    except expat.ExpatError:
+        pass
 
 
 def parse_ssml(text: str, *, max_pause_s: float, max_depth: int = 32) -> list[Segment]:

@@ -1,0 +1,55 @@
+"""The download folder: a planted FIFO cannot freeze the server, and an unsafe folder stops start-up."""
+import os
+import threading
+import time
+
+import httpx
+
+from tests.conftest import ServerProcess
+
+
+def test_a_fifo_in_the_download_folder_freezes_nothing(v1_model_dir, tmp_path):
+    folder = tmp_path / "downloads"
+    proc = ServerProcess(v1_model_dir, tmp_path / "server.log", temp_file_dir=folder).start()
+    try:
+        name = "speech_" + "ab" * 16 + ".mp3"
+        os.mkfifo(folder / name)
+        answer = {}
+
+        def download():
+            try:
+                answer["status"] = httpx.get(f"{proc.url}/v1/download/{name}", timeout=20).status_code
+            except httpx.HTTPError as exc:
+                answer["error"] = exc
+
+        thread = threading.Thread(target=download)
+        thread.start()
+        started = time.monotonic()
+        health = httpx.get(proc.url + "/health", timeout=10)   # answers while the download is asked for
+        assert health.status_code == 200 and time.monotonic() - started < 5
+        thread.join(20)
+        assert answer.get("status") == 404, answer
+    finally:
+        proc.stop()
+
+
+def test_a_folder_others_can_write_stops_start_up_with_the_setting_named(v1_model_dir, tmp_path):
+    folder = tmp_path / "shared-downloads"
+    folder.mkdir()
+    os.chmod(folder, 0o777)
+    proc = ServerProcess(v1_model_dir, tmp_path / "server.log", temp_file_dir=folder).start(wait=False)
+    try:
+        assert proc.proc.wait(120) == 1
+        log = proc.log()
+        assert "TEMP_FILE_DIR" in log and "writable by others" in log
+    finally:
+        proc.stop()
+
+
+def test_a_new_folder_is_created_private(v1_model_dir, tmp_path):
+    folder = tmp_path / "new" / "downloads"
+    proc = ServerProcess(v1_model_dir, tmp_path / "server.log", temp_file_dir=folder).start()
+    try:
+        assert (folder.stat().st_mode & 0o777) == 0o700
+    finally:
+        proc.stop()
