@@ -321,6 +321,46 @@ def test_a_batched_chunk_matches_the_chunk_run_alone(tiny_backend):
     np.testing.assert_array_equal(alone[0][0].audio, tiny_backend.infer(input_ids, ref_s, speed).audio)
 
 
+def test_a_chunk_is_immune_to_other_threads_using_the_global_rng(tiny_backend):
+    """Another thread drawing from and reseeding torch's global RNG (as building a model does) while
+    seeded chunks run does not change a byte of them: the exact path draws from its own generator."""
+    ids = sorted(set(tiny_backend.vocab.values()) - {0})
+    ref_s = torch.randn(1, 256, generator=torch.Generator().manual_seed(6)) * 0.1
+    chunks = [ids[k:k + 30] for k in range(0, 90, 30)]
+    expected = []
+    for i, input_ids in enumerate(chunks):
+        torch.manual_seed(chunk_seed(7, i))
+        expected.append(tiny_backend.infer(input_ids, ref_s, 1.0).audio)
+    stop = threading.Event()
+
+    def disturb():
+        while not stop.is_set():
+            torch.manual_seed(int(torch.randint(1 << 30, (1,))))
+            torch.nn.Linear(64, 64)   # weight init draws from the global RNG
+
+    async def synthesize():
+        scheduler = InferenceScheduler(4, lookahead=4)
+        scheduler.start()
+        try:
+            stream = scheduler.open_stream(tiny_backend, seed=7)
+            for input_ids in chunks:
+                await stream.submit(input_ids, ref_s, 1.0)
+            stream.end_input()
+            return [out.audio async for out in stream.results()]
+        finally:
+            scheduler.stop()
+
+    disturber = threading.Thread(target=disturb, daemon=True)
+    disturber.start()
+    try:
+        outputs = run(synthesize())
+    finally:
+        stop.set()
+        disturber.join()
+    for out, ref in zip(outputs, expected, strict=True):
+        np.testing.assert_array_equal(out, ref)
+
+
 class OomBackend:
     """Batches larger than ``fits`` run out of memory; records every forward's size."""
 

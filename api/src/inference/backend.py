@@ -66,6 +66,17 @@ class KokoroBackend:
         audio, pred_dur = self.model.forward_with_tokens(ids, ref_s.to(self.device), speed)
         return ChunkOutput(audio.float().cpu().numpy().reshape(-1), pred_dur.cpu().numpy().reshape(-1))
 
+    def infer_seeded(self, input_ids: list[int], ref_s: torch.Tensor, speed: float, seed: int) -> ChunkOutput:
+        """One chunk whose vocoder noise comes from a private generator seeded with ``seed``.
+
+        The same bytes as ``torch.manual_seed(seed); infer(...)`` (a batch of one of ``infer_batch``),
+        but torch's global RNG is neither read nor advanced: no other thread that draws from it or
+        reseeds it (building a model initializes its weights from it) can change this chunk's audio.
+        """
+        from .batched import BatchItem
+
+        return self.infer_batch([BatchItem(input_ids, ref_s, speed, seed)])[0]
+
     def infer_batch(self, items: Sequence["BatchItem"], half: bool = False) -> list[ChunkOutput]:
         """Several chunks in one batched forward (``batched.forward_batch``), outputs in item order.
 

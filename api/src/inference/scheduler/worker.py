@@ -1,12 +1,12 @@
 """The inference thread: runs the queue's batches on their backend and hands each result to its stream.
 
 ``InferenceWorker`` loops on ``ChunkQueue.next_batch``: one batched forward when a batch has several
-chunks (each with its own seed), the exact one-chunk path for a batch of one (the global RNG seeded
-with the chunk seed, the stock forward: the same bytes for a seed). A failure stays with its own
-chunk: an exception from a chunk fails its request only; a batch that fails is rerun chunk by chunk
-to find the culprit; out of GPU memory, the batch is split in halves run one after the other. Only a
-``BaseException`` that is not an ``Exception`` ends the thread; the scheduler's supervisor then fails
-the batch in flight and calls ``start`` again (the same worker object, a new thread). After each
+chunks (each with its own seed), the exact one-chunk path for a batch of one (the same bytes for a
+seed; its noise comes from the chunk's own generator, so no other thread's use of torch's global RNG
+reaches it). A failure stays with its own chunk: an exception from a chunk fails its request only; a
+batch that fails is rerun chunk by chunk to find the culprit; out of GPU memory, the batch is split in
+halves run one after the other. Only a ``BaseException`` that is not an ``Exception`` ends the thread;
+the scheduler's supervisor then fails the batch in flight and calls ``start`` again (the same worker object, a new thread). After each
 batch it updates the stats and the throughput estimate, and lets the GPU memory guard free the cache.
 """
 import threading
@@ -94,10 +94,15 @@ class InferenceWorker:
             self.throughput.add(tokens, elapsed)
 
     def _infer_one(self, job: ChunkJob) -> object:
-        """The exact one-chunk path: global RNG seeded with the chunk seed, the stock forward."""
+        """The exact one-chunk path: the chunk's noise from a generator of its own seed (``infer_seeded``:
+        other threads' use of torch's global RNG cannot reach it); a backend without it gets the global
+        RNG seeded with the chunk seed and its ``infer``."""
+        backend = job.stream.backend
         try:
+            if hasattr(backend, "infer_seeded"):
+                return backend.infer_seeded(job.input_ids, job.ref_s, job.speed, job.seed)
             torch.manual_seed(job.seed)
-            return job.stream.backend.infer(job.input_ids, job.ref_s, job.speed)
+            return backend.infer(job.input_ids, job.ref_s, job.speed)
         except Exception as exc:  # a failed chunk fails its own request only
             logger.opt(exception=exc).error("chunk {} of stream {} failed", job.index, job.stream.id)
             return exc
