@@ -83,3 +83,32 @@ def test_a_streamed_failure_propagates_so_the_connection_aborts():
     with pytest.raises(RuntimeError):
         asyncio.run(run())
     assert job.closed == 1 and ended == ["failed: RuntimeError"]
+
+
+def test_a_client_that_stops_reading_then_leaves_still_closes_everything():
+    """The send blocks (the client reads nothing), then the connection drops: the body waits at a yield
+    that nobody resumes, so only the response itself can close it."""
+    job, ended = FakeJob(), []
+    body, state = tracked_body([b"a"] * 100)
+
+    async def run():
+        response = await audio_response(job, body, media_type="audio/pcm", headers={}, stream=True,
+                                         on_end=ended.append)
+        first = asyncio.Event()
+        blocked = asyncio.Event()
+
+        async def send(message):
+            if message["type"] == "http.response.body" and message.get("body"):
+                first.set()
+                await blocked.wait()          # a reader that never reads
+
+        async def receive():
+            await first.wait()
+            return {"type": "http.disconnect"}   # ... and then hangs up
+
+        scope = {"type": "http", "asgi": {"spec_version": "2.3"}}   # as uvicorn sends it
+        await asyncio.wait_for(response(scope, receive, send), 10)
+        return state["finally"], job.closed, list(ended)
+
+    finally_runs, closed, statuses = asyncio.run(run())
+    assert (finally_runs, closed, statuses) == (1, 1, ["disconnected"])

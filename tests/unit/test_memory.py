@@ -7,6 +7,7 @@ import pytest
 from api.src.inference import memory
 from api.src.builds.base import SAMPLES_PER_FRAME
 from api.src.inference.backend import ChunkOutput
+from tests.unit.test_scheduler import SeededByGlobalRng
 from api.src.inference.memory import GpuMemoryGuard, MemorySnapshot
 from api.src.inference.scheduler import InferenceScheduler
 
@@ -75,7 +76,7 @@ def test_cpu_is_a_no_op_that_reads_nothing():
     assert reader.devices == [] and reader.empties == 0
 
 
-class CudaLabelBackend:
+class CudaLabelBackend(SeededByGlobalRng):
     """Claims to run on CUDA (so the guard reads memory after its batches); runs nothing."""
 
     device = "cuda"

@@ -13,7 +13,15 @@ from api.src.inference.faulty_backend import InjectedWorkerCrash
 from api.src.inference.scheduler import InferenceScheduler, StreamClosed, chunk_seed
 
 
-class RecordingBackend:
+class SeededByGlobalRng:
+    """Test backends implement ``infer``; the worker's one-chunk path calls ``infer_seeded``."""
+
+    def infer_seeded(self, input_ids, ref_s, speed, seed):
+        torch.manual_seed(seed)
+        return self.infer(input_ids, ref_s, speed)
+
+
+class RecordingBackend(SeededByGlobalRng):
     """Runs 'chunks' whose output encodes (label, seed draw); blocks until released, to control order."""
 
     device = "cpu"   # the worker's per-batch GPU memory hook reads it
@@ -361,7 +369,7 @@ def test_a_chunk_is_immune_to_other_threads_using_the_global_rng(tiny_backend):
         np.testing.assert_array_equal(out, ref)
 
 
-class OomBackend:
+class OomBackend(SeededByGlobalRng):
     """Batches larger than ``fits`` run out of memory; records every forward's size."""
 
     device = "cpu"

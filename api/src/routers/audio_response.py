@@ -47,12 +47,24 @@ async def _closing(job: SpeechJob, body: AsyncIterator[Any], on_end: OnEnd) -> A
         on_end(status)
 
 
+class _ClosingStreamingResponse(StreamingResponse):
+    """A streaming response that closes its body when it ends, however it ends: a client that stops
+    reading and then leaves cancels the send while the body waits at a ``yield``, which Starlette never
+    resumes (so the body's cleanup would wait for the garbage collector)."""
+
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.body_iterator.aclose()
+
+
 async def audio_response(job: SpeechJob, body: AsyncIterator[Any], *, media_type: str, headers: dict[str, str],
                          stream: bool, on_end: OnEnd = _ignore,
                          whole: Optional[Callable[[list], Response]] = None) -> Response:
     """The response for ``job``: ``body`` streamed as it is made, or gathered and rendered by ``whole``."""
     if stream:
-        return StreamingResponse(_closing(job, body, on_end), media_type=media_type, headers=headers)
+        return _ClosingStreamingResponse(_closing(job, body, on_end), media_type=media_type, headers=headers)
     items = []
     try:
         async for item in _closing(job, body, _ignore):

@@ -95,14 +95,9 @@ class InferenceWorker:
 
     def _infer_one(self, job: ChunkJob) -> object:
         """The exact one-chunk path: the chunk's noise from a generator of its own seed (``infer_seeded``:
-        other threads' use of torch's global RNG cannot reach it); a backend without it gets the global
-        RNG seeded with the chunk seed and its ``infer``."""
-        backend = job.stream.backend
+        other threads' use of torch's global RNG cannot reach it)."""
         try:
-            if hasattr(backend, "infer_seeded"):
-                return backend.infer_seeded(job.input_ids, job.ref_s, job.speed, job.seed)
-            torch.manual_seed(job.seed)
-            return backend.infer(job.input_ids, job.ref_s, job.speed)
+            return job.stream.backend.infer_seeded(job.input_ids, job.ref_s, job.speed, job.seed)
         except Exception as exc:  # a failed chunk fails its own request only
             logger.opt(exception=exc).error("chunk {} of stream {} failed", job.index, job.stream.id)
             return exc
