@@ -1,7 +1,9 @@
 """routers/audio_response: one way to answer with audio, and its cleanup however the response ends."""
 import asyncio
 import json
+import tracemalloc
 
+import numpy as np
 import pytest
 
 from api.src.core.exceptions import InvalidRequest
@@ -112,3 +114,39 @@ def test_a_client_that_stops_reading_then_leaves_still_closes_everything():
 
     finally_runs, closed, statuses = asyncio.run(run())
     assert (finally_runs, closed, statuses) == (1, 1, ["disconnected"])
+
+
+class _SilentJob(FakeJob):
+    """A job of ``count`` pieces of ``seconds`` of silence each (what pause tags produce)."""
+
+    def __init__(self, count: int, seconds: float):
+        super().__init__()
+        self.count, self.samples = count, int(seconds * 24000)
+
+    async def pieces(self):
+        from api.src.services.speech import AudioPiece
+        for _ in range(self.count):
+            yield AudioPiece(np.zeros(self.samples, dtype=np.int16), [])
+
+
+def test_a_whole_response_holds_encoded_bytes_not_the_requests_pcm():
+    """``stream: false`` for 300 s of silence as mp3: the peak is about the response twice (its pieces and
+    their join) plus one piece of PCM, far below the request's PCM (14.4 MB as s16)."""
+    from api.src.services.audio.streaming import encoded_audio
+
+    job = _SilentJob(30, 10.0)
+
+    async def run():
+        response = await audio_response(job, encoded_audio(job, "mp3"), media_type="audio/mpeg", headers={},
+                                        stream=False)
+        return response.body
+
+    tracemalloc.start()
+    try:
+        body = asyncio.run(run())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    pcm_bytes = 30 * 10 * 24000 * 2
+    assert len(body) < pcm_bytes / 4
+    assert peak < 2 * len(body) + 2_000_000, (peak, len(body))
