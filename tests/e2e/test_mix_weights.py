@@ -38,3 +38,12 @@ def test_combine_and_speech_agree_on_every_weight(server, weight):
     assert again.content == spoken.content   # the canonical spelling means the same mix
     assert httpx.post(server.url + "/v1/audio/voices/combine", json={"voices": canonical},
                       timeout=60).headers["x-voice"] == canonical
+
+
+def test_a_huge_unclosed_weight_is_refused_at_once(server):
+    """The weight pattern cannot backtrack: two megabytes of digits without ')' cost one pass."""
+    import time
+    began = time.monotonic()
+    r = httpx.post(server.url + "/v1/audio/voices/combine", json={"voices": "af_heart(" + "9" * 1_000_000},
+                   timeout=60)
+    assert r.status_code == 400 and time.monotonic() - began < 5

@@ -53,3 +53,11 @@ def test_combine_still_reads_json(server):
     assert httpx.post(server.url + "/v1/audio/voices/combine", json="af_heart+af_sky", timeout=60).status_code == 200
     assert httpx.post(server.url + "/v1/audio/voices/combine", json={"voices": "af_heart+af_sky"},
                       timeout=60).status_code == 200
+
+
+def test_the_servers_own_pages_are_never_refused(narrowed):
+    """The bundled web UI is served by this server: its requests carry the server's own origin."""
+    host = narrowed.url.split("://")[1]
+    r = httpx.post(narrowed.url + "/v1/audio/speech", json=SPEECH, timeout=60,
+                   headers={"Origin": narrowed.url, "Host": host})
+    assert r.status_code == 200

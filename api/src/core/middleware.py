@@ -104,7 +104,8 @@ class OriginMiddleware:
 
     CORS only hides a response from the page: a "simple" request (a form post, ``text/plain``, no
     Content-Type) still runs on the server without a preflight. With ``*`` (the default) every origin is
-    allowed; requests without an Origin (curl, SDKs, servers) are never refused here.
+    allowed; requests without an Origin (curl, SDKs, servers) and the server's own pages (an Origin whose
+    host is the request's Host, as the bundled web UI sends) are never refused here.
     """
 
     def __init__(self, app, allowed_origins: Iterable[str]):
@@ -116,7 +117,8 @@ class OriginMiddleware:
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http" and not self.any:
             origin = _header(scope, b"origin").rstrip("/")
-            if origin and origin not in self.allowed:
+            own = origin.partition("://")[2] == _header(scope, b"host")
+            if origin and not own and origin not in self.allowed:
                 return await _send_error(send, 403, "this origin is not allowed (CORS_ORIGINS)", "permission_error",
                                          "origin_not_allowed")
         await self.app(scope, receive, send)
@@ -134,7 +136,7 @@ class BodyLimitMiddleware:
             return await self.app(scope, receive, send)
         message = f"request body is larger than {self.max_bytes} bytes (MAX_REQUEST_BYTES)"
         length = _header(scope, b"content-length")
-        if length.isdigit() and int(length) > self.max_bytes:
+        if length.isascii() and length.isdigit() and int(length) > self.max_bytes:
             return await _send_error(send, 413, message, "invalid_request_error", "request_too_large")
         received, refused = 0, False
 

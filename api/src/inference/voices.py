@@ -22,7 +22,7 @@ from ..core.exceptions import Conflict, InvalidRequest, quote
 
 OPENAI_VOICES_FILE = Path(__file__).resolve().parents[1] / "core" / "openai_voices.json"
 
-_TERM = re.compile(r"\s*([+-]?)\s*([A-Za-z0-9_]{1,64})\s*(?:\(\s*([0-9]{0,40}\.?[0-9]{1,40}(?:[eE][+-]?[0-9]{1,3})?)\s*\))?\s*")
+_TERM = re.compile(r"\s*([+-]?)\s*([A-Za-z0-9_]{1,64})\s*(?:\(\s*((?:[0-9]++(?:\.[0-9]++)?|\.[0-9]++)(?:[eE][+-]?+[0-9]++)?)\s*\))?\s*")
 _NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 MAX_MIX_TERMS = 16
 MIX_CACHE_SIZE = 64     # mixed packs kept per version (an LRU: a mix is cheap to rebuild)
