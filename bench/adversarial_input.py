@@ -8,8 +8,8 @@ sizes and times each stage of the text path in this process:
 - ``normalize``: the English normalizer;
 - ``plan``: sentences, G2P and chunk packing for v1.0 (misaki) on a G2P that is free (spelled), so the
   planner's own cost shows;
-- ``g2p_v1``, ``g2p_v019``: the real G2P of each version on the normalized text (skipped past
-  ``--g2p-max`` characters: misaki takes minutes on 200k characters of prose, linearly).
+- ``g2p_v1``, ``g2p_v019``: the real G2P of each version on the normalized text, one sentence at a
+  time (skipped past ``--g2p-max`` characters: misaki takes about 16 s on 200k characters of prose).
 
 Every stage should cost the same per 10k characters at every size: the last column is the ratio of the
 largest size's cost per 10k to the smallest's (about 1 is linear; anything growing with size is a bug).
@@ -44,6 +44,9 @@ KINDS = {
     "mixed_scripts": lambda n: ("Hello мир 世界 مرحبا שלום γειά नमस्ते こんにちは " * n)[:n],
     "emoji": lambda n: ("😀🎉👍🏽‍🔥 " * n)[:n],
     "long_word": lambda n: "a" * n,
+    "letter_digit": lambda n: ("a1" * n)[:n],          # one run of n subtokens: cubic in misaki before the cut
+    "camel_case": lambda n: ("Ab" * n)[:n],
+    "hyphen_run": lambda n: ("a-" * n)[:n],
     "urls_emails": lambda n: ("see https://example.com/a/b?c=d&e=f or mail jane.doe+tag@example.co.uk now. " * n)[:n],
     "abbreviations": lambda n: ("Dr. Mr. Mrs. e.g. i.e. vs. etc. No. St. " * n)[:n],
     "whitespace": lambda n: ("word" + " " * 50 + "\n" * 20) * (n // 74),

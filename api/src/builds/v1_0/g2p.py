@@ -13,6 +13,12 @@ LANGUAGES = {
 LANG_ALIASES = {"en-us": "a", "en": "a", "en-gb": "b", "es": "e", "fr-fr": "f", "fr": "f", "hi": "h",
                 "it": "i", "pt-br": "p", "pt": "p", "ja": "j", "zh": "z"}
 _WORD_GROUP = re.compile(r"\S+(?:\s+\S+){0,7}\s*")
+# misaki reads a word (a run without whitespace) by trying every span of its subtokens ("a", "-", "1",
+# "Ab"...) against its lexicon: cubic in their count, so 250 characters of "a1a1..." took 22 s and 500
+# took 150 s. Longer runs are cut into words of at most this many subtokens (a real word has fewer:
+# "state-of-the-art" has 7), which keeps the cost linear in the input.
+MAX_WORD_SUBTOKENS = 8
+_LONG_RUN = re.compile(r"\S{%d,}" % (MAX_WORD_SUBTOKENS + 1))
 
 
 def normalize_lang(code: str) -> str:
@@ -37,13 +43,40 @@ class _Locked:
             return self._fn(text)
 
 
-class TokenG2P:
-    """A misaki G2P that returns words (``MToken``s) with their phonemes: word-level captions."""
+def cut_long_words(text: str, subtokenize, limit: int = MAX_WORD_SUBTOKENS) -> str:
+    """``text`` with every whitespace-free run of more than ``limit`` subtokens (as ``subtokenize`` splits
+    a word) cut by spaces into runs of ``limit``; no character is dropped or moved."""
 
-    def __init__(self, g2p):
+    def cut(match: re.Match) -> str:
+        run = match.group(0)
+        pieces = subtokenize(run)
+        if len(pieces) <= limit:
+            return run
+        starts, pos = [0], 0
+        for index, piece in enumerate(pieces):
+            at = run.find(piece, pos)
+            if at < 0:      # not a substring as found: keep what was cut so far, the rest as one piece
+                break
+            if index and index % limit == 0:
+                starts.append(at)
+            pos = at + len(piece)
+        return " ".join(run[a:b] for a, b in zip(starts, starts[1:] + [len(run)]))
+
+    return _LONG_RUN.sub(cut, text)
+
+
+class TokenG2P:
+    """A misaki G2P that returns words (``MToken``s) with their phonemes: word-level captions.
+
+    ``prepare`` rewrites the text first (English: `cut_long_words`)."""
+
+    def __init__(self, g2p, prepare=None):
         self._g2p = _Locked(g2p)
+        self._prepare = prepare
 
     def __call__(self, text: str) -> list[PhonemeToken]:
+        if self._prepare is not None:
+            text = self._prepare(text)
         _, tokens = self._g2p(text)
         return [PhonemeToken(t.text, t.phonemes or "", t.whitespace) for t in tokens]
 
@@ -55,7 +88,8 @@ def english_g2p(british: bool) -> TokenG2P:
         fallback = espeak.EspeakFallback(british=british)
     except Exception:  # espeak-ng missing: misaki still speaks every word it knows
         fallback = None
-    return TokenG2P(en.G2P(trf=False, british=british, fallback=fallback, unk=""))
+    return TokenG2P(en.G2P(trf=False, british=british, fallback=fallback, unk=""),
+                    prepare=lambda text: cut_long_words(text, en.subtokenize))
 
 
 class PhraseG2P:
