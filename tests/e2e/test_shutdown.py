@@ -27,11 +27,15 @@ def draining(proc) -> bool:
 
 @pytest.mark.timeout(300)
 def test_sigterm_refuses_new_work_and_lets_the_running_request_finish(v1_model_dir, tmp_path):
-    proc = ServerProcess(v1_model_dir, tmp_path / "server.log", shutdown_grace_s=120).start()
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    proc = ServerProcess(v1_model_dir, tmp_path / "server.log", shutdown_grace_s=120, tmpdir=temp).start()
     try:
         with httpx.Client(base_url=proc.url, timeout=120) as http:
             # ~2 min of audio, ~10 s of synthesis: still running when the checks below are made
             held = Held(http, fmt="wav", text=DRAINED_TEXT, speed=1.0)
+            # English G2P built: its copy of espeak's library lies in the server's temp folder
+            assert list(temp.glob("tmp*/libespeak*"))
             proc.proc.send_signal(signal.SIGTERM)
             # the held request cannot finish while unread, so the drain is still on when we look
             assert wait_for(lambda: draining(proc), timeout=5), proc.log()
@@ -46,6 +50,7 @@ def test_sigterm_refuses_new_work_and_lets_the_running_request_finish(v1_model_d
         proc.proc.wait(30)   # drained: the server exits on its own, long before the grace is over
         log = proc.log()
         assert "SIGTERM: draining 1 request(s)" in log and "aborting" not in log
+        assert not list(temp.glob("tmp*/libespeak*"))      # removed when the process exits
     finally:
         proc.stop()
 

@@ -4,6 +4,7 @@ The network class is the same for every generation (the `kokoro` package's KMode
 carries what differs around it. Its G2P lives beside it in the version's own package.
 """
 import json
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
@@ -68,3 +69,23 @@ class VersionSpec:
         if not voices.is_dir() or not any(voices.glob("*.pt")):
             missing.append(voices / "*.pt")
         return missing
+
+
+_g2ps: dict[tuple[str, str], Any] = {}
+_g2ps_lock = threading.Lock()
+
+
+def shared_g2p(spec: VersionSpec, lang: str) -> Any:
+    """The process's one G2P for ``spec``'s version and language ``lang``, built on first use.
+
+    A build is slow (spaCy, espeak) and every espeak-backed one loads a private copy of espeak's library
+    from a new temp folder (phonemizer keeps each instance's global espeak state apart, so en-us and
+    en-gb cannot share one). Backends built again in the same process (after a failure, an idle unload,
+    another manager) reuse these, so the copies stay one set per language; phonemizer deletes them
+    when the process exits. G2Ps serialize their own calls.
+    """
+    with _g2ps_lock:
+        key = (spec.version, lang)
+        if key not in _g2ps:
+            _g2ps[key] = spec.make_g2p(lang)
+        return _g2ps[key]

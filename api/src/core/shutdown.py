@@ -12,7 +12,10 @@ lifespan, on the main thread) and runs the drain first, with the listener still 
 3. What is left is aborted: every open synthesis stream is closed with a 503 error, which the request
    reports as the design says (an error body, an SSE ``error`` event, or a dropped connection for
    chunked audio); requests still running ``abort_wait_s`` later are cancelled.
-4. Uvicorn's own handler runs: it closes the listener, finds no open work, runs the lifespan shutdown.
+4. Uvicorn stops: it closes the listener, finds no open work, runs the lifespan shutdown. It is told
+   to stop through its ``should_exit`` flag rather than its signal handler, which would re-raise the
+   SIGTERM once the server is down and so kill the process before ``atexit`` cleanup runs (phonemizer's
+   copies of espeak's library in the temp folder, the metrics folder): the process exits normally.
 
 A second SIGTERM during the drain skips to step 3. SIGINT (Ctrl-C) is uvicorn's, untouched. The
 orchestrator's kill timeout (``docker stop -t``, ``stop_grace_period``, Kubernetes'
@@ -63,9 +66,17 @@ class GracefulShutdown:
 
     def _begin(self, signum, frame) -> None:
         if self._task is None:
-            self._task = self._loop.create_task(self.drain(lambda: self._previous(signum, frame)))
+            self._task = self._loop.create_task(self.drain(lambda: self._stop_server(signum, frame)))
         else:
             self._abort_now.set()
+
+    def _stop_server(self, signum, frame) -> None:
+        """Step 4: set uvicorn's ``should_exit`` when the wrapped handler is a uvicorn ``Server``'s."""
+        server = getattr(self._previous, "__self__", None)
+        if server is not None and hasattr(server, "should_exit"):
+            server.should_exit = True
+        else:
+            self._previous(signum, frame)
 
     async def drain(self, then: Callable[[], None]) -> None:
         """Steps 1-3 of the module docstring, then ``then()`` (uvicorn's handler)."""

@@ -3,14 +3,13 @@
 Nothing outside this module needs to know which generation it talks to: phonemes in, token ids and
 styles picked by the version's rules, audio out.
 """
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import torch
 
-from ..builds.base import VersionSpec
+from ..builds.base import VersionSpec, shared_g2p
 from ..core.phonemes import G2P
 from .voices import VoiceLibrary
 
@@ -34,19 +33,14 @@ class KokoroBackend:
         self.device = device
         self.max_tokens = model.context_length - 2
         self.active_requests = 0   # admitted requests using this backend (event-loop thread only)
-        self._g2p: dict[str, G2P] = {}
-        self._g2p_lock = threading.Lock()
 
     @property
     def version(self) -> str:
         return self.spec.version
 
     def g2p(self, lang: str) -> G2P:
-        """The G2P for a language code, built once (loading spaCy or espeak takes a while)."""
-        with self._g2p_lock:
-            if lang not in self._g2p:
-                self._g2p[lang] = self.spec.make_g2p(lang)
-            return self._g2p[lang]
+        """The G2P for a language code: one per version and language in the process (`shared_g2p`)."""
+        return shared_g2p(self.spec, lang)
 
     def token_ids(self, phonemes: str) -> list[int]:
         """Phonemes -> ids; symbols outside the vocab are dropped, as the model itself does."""
