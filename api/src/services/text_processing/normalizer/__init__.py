@@ -17,6 +17,7 @@ import re
 from ....core.punctuation import KEEP_PUNCTUATION
 from ....structures.normalization import NormalizationOptions
 from ..mapped_text import MappedText
+from .markdown import strip_markdown
 from .dates_times import _AM_PM, _clock, _decade, _hour_am_pm, _year
 from .numbers import (_local_phone, _long_digits, _money, _number, _ordinal, _percent, _phone, _range,
                       _version)
@@ -65,6 +66,8 @@ RULES: tuple[Rule, ...] = (
     _rule("range", r"(?<![\w.,:/-])(?P<a>" + _INT + r"(?:\.[0-9]{1,15}+(?![0-9]))?)[ ]?[-–—][ ]?"
           r"(?P<b>" + _INT + r"(?:\.[0-9]{1,15}+(?![0-9]))?)(?![\w]|[.,:/-][0-9])", _range, r"[0-9] ?[-–—]"),
     _rule("percent", r"(?<![\w.,])(?P<neg>[-−])?(?P<int>" + _INT + ")" + _FRACTION + r"[ ]?%", _percent, "%"),
+    _rule("times", r"(?<=[0-9])[ ]?\*[ ]?(?=[0-9])", lambda m: " times ", r"[0-9] ?\*",
+          "replace_remaining_symbols"),
     _rule("symbols", r"(?:[^\w\s" + re.escape(KEEP_PUNCTUATION) + r"]|_){1,100}+", _symbols,
           r"[^\w\s" + re.escape(KEEP_PUNCTUATION) + r"]|_", "replace_remaining_symbols"),
     _rule("year", r"(?<![\w.,$£€¥-])(?P<y>1[1-9][0-9]{2}|20[0-9]{2})(?![\w]|[.,][0-9])", _year,
@@ -80,9 +83,12 @@ def normalize_text(text: MappedText, options: NormalizationOptions = Normalizati
 
     Every character of the result maps to the original span it stands for (see ``MappedText``).
     ``options.normalize=False`` returns ``text`` itself; each other switch turns its rule off.
+    Markdown markup goes first (``options.markdown``), so the rules see the words it leaves.
     """
     if not options.normalize:
         return text
+    if options.markdown:
+        text = strip_markdown(text)
     for rule in RULES:
         if rule.option is not None and not getattr(options, rule.option):
             continue

@@ -1,0 +1,27 @@
+"""Text as people write it (issue 14), through the real server: markdown, URLs and e-mail addresses, ISO
+dates and times, and pronunciation dictionaries. The tiny test models speak noise, so a reading is
+checked by its audio (same seed, same phonemes: the same bytes) or by /dev/phonemize and captions."""
+import httpx
+import numpy as np
+
+from tests.e2e.test_text_features import captioned, envelope, pcm
+
+
+def phonemize(server, **body) -> dict:
+    r = httpx.post(server.url + "/dev/phonemize", json=body, timeout=120)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_markdown_is_read_as_words(server):
+    md = "# Welcome\n- **Fast** setup\n- Read [the docs](https://example.com/docs)"
+    plain = "Welcome.\nFast setup.\nRead the docs."
+    assert np.array_equal(pcm(server, input=md), pcm(server, input=plain))
+    raw = pcm(server, input=md, normalization_options={"markdown": False})
+    assert not np.array_equal(raw, pcm(server, input=plain))
+    words = captioned(server, input=md)["timestamps"]
+    spans = {md[w["text_start"]:w["text_end"]] for w in words}
+    assert {"Welcome", "Fast", "docs"} <= spans, spans
+    for model in ("kokoro", "kokoro-v0_19"):
+        assert phonemize(server, text="## Sub *heading*", model=model)["phonemes"] == \
+            phonemize(server, text="Sub heading.", model=model)["phonemes"]

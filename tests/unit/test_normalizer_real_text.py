@@ -1,0 +1,126 @@
+"""Text as people write it (issue 14): markdown from chat models, URLs and e-mail addresses as people say
+them, ISO dates and times. Each case: what the normalizer makes of it, its switch, the map back to the
+input, and linear time on adversarial input."""
+import re
+import time
+
+import pytest
+
+from api.src.services.text_processing.mapped_text import MappedText
+from api.src.services.text_processing.normalizer import normalize_text
+from api.src.services.text_processing.normalizer.markdown import strip_markdown
+from api.src.structures.normalization import NormalizationOptions
+
+
+def norm(text: str, options: NormalizationOptions = NormalizationOptions()) -> str:
+    return normalize_text(MappedText.of(text), options).text
+
+
+def check(cases, options=NormalizationOptions()):
+    for given, expected in cases:
+        assert norm(given, options) == expected, given
+
+
+def test_markdown_blocks_lose_their_markers_and_end_a_sentence():
+    check([
+        ("# Heading\nSome text.", "Heading.\nSome text."),
+        ("## Sub ##\n", "Sub.\n"),
+        ("### Done!", "Done!"),
+        ("# Learn C#", "Learn C hash."),
+        ("- item one\n- item two.\n* star\n+ plus", "item one.\nitem two.\nstar.\nplus."),
+        ("1. first\n2) second\n  10. nested", "first.\nsecond.\nnested."),
+        ("> quoted line\n> > more", "quoted line\nmore"),
+        ("> - quoted item\n> next", "quoted item.\nnext"),
+        ("Para.\n---\n***\n___\nNext", "Para.\nNext"),
+        ("Title\n=====\nText", "Title\nText"),
+        ("| Name | Age |\n|---|:---:|\n| Ann | 30 |", "Name, Age.\nAnn, thirty."),
+        ("```python\nprint(x)\n```\nAfter.", "\nprint(x)\n\nAfter."),
+        ("~~~\nraw\n~~~", "\nraw\n"),
+    ])
+
+
+def test_markdown_inline_markup_reads_the_words():
+    check([
+        ("**bold** and *em* and _em_ and __strong__ and ***both*** and ~~strike~~",
+         "bold and em and em and strong and both and strike"),
+        ("see [the docs](https://example.com/docs \"Docs\") here", "see the docs here"),
+        ("![a cat](cat.png) and ![](x.png).", "a cat and ."),
+        ("use `pip install` now", "use pip install now"),
+    ])
+
+
+def test_markdown_leaves_ordinary_text_alone():
+    check([
+        ("5 * 3 = 15", "five times three equals fifteen"),
+        ("2*4", "two times four"),
+        ("C# code", "C hash code"),
+        ("#1 fan", "number one fan"),
+        ("#python is fun", "hash python is fun"),
+        ("snake_case_name", "snake case name"),
+        ("a - b", "a - b"),
+        ("a*b*c", "a b c"),
+        (":-) ;-) :D", ":-) ;-) :D"),
+        ("** not bold **", " not bold "),
+        ("1990. A good year.", "nineteen ninety. A good year."),
+    ])
+
+
+def test_markdown_switch():
+    off = NormalizationOptions(markdown=False)
+    assert norm("# Heading", off) == "hash Heading"
+    assert norm("**bold** [text](https://x.com)", off) == "bold [text](https colon slash slash x dot com)"
+    assert norm("# Heading", NormalizationOptions(normalize=False)) == "# Heading"
+
+
+def test_markdown_words_keep_their_place_in_the_input():
+    source = "## Getting **started**\n- Read [the guide](https://x.com/g)"
+    out = normalize_text(MappedText.of(source))
+    assert out.text == "Getting started.\nRead the guide."
+    for word in ("Getting", "started", "Read", "the", "guide"):
+        at = out.text.index(word)
+        a, b = out.span(at, at + len(word))
+        assert source[a:b] == word
+
+
+N = 200_000
+ADVERSARIAL = {
+    "stars": " *a" * (N // 3),
+    "star words": ("*" + "a" * 400 + " ") * (N // 402),
+    "underscores": " _a" * (N // 3),
+    "tildes": "~~a " * (N // 4),
+    "brackets": "[a](" * (N // 4),
+    "images": "![" * (N // 2),
+    "backticks": "`a " * (N // 3),
+    "heading lines": "# a\n" * (N // 4),
+    "hashes and spaces": "# " + "#  " * (N // 3),
+    "pipes": "|" * N,
+    "table lines": "| a | b |\n" * (N // 10),
+    "quotes": ">" * N,
+    "dash lines": "- - -\n" * (N // 6),
+    "fences": "```\n" * (N // 4),
+    "markdown prose": "# Title\n- **bold** *em* [link](https://x.com) `code`\n| a | b |\n" * (N // 60),
+}
+
+
+@pytest.mark.parametrize("name", list(ADVERSARIAL))
+def test_adversarial_markdown_is_linear(name):
+    text = MappedText.of(ADVERSARIAL[name])
+    started = time.perf_counter()
+    out = normalize_text(text)
+    assert time.perf_counter() - started < 2.0, name
+    assert len(out.starts) == len(out.text)
+
+
+def test_strip_markdown_without_markup_is_identity():
+    text = MappedText.of("Plain words, nothing else.")
+    assert strip_markdown(text) is text
+
+
+def test_a_list_marker_needs_a_line_break():
+    check([
+        ("* note this", " note this"),  # not a list: the symbol rule drops the star
+        ("1. is the loneliest number", "one. is the loneliest number"),
+        ("- item\nnext", "item.\nnext"),
+        ("intro\n- item", "intro\nitem."),
+        ("# Heading", "Heading."),
+    ])
