@@ -25,3 +25,12 @@ def test_markdown_is_read_as_words(server):
     for model in ("kokoro", "kokoro-v0_19"):
         assert phonemize(server, text="## Sub *heading*", model=model)["phonemes"] == \
             phonemize(server, text="Sub heading.", model=model)["phonemes"]
+
+
+def test_urls_emails_and_handles_read_as_people_say_them(server):
+    said = "See example dot com slash docs, write to user at example dot org, or ask at alice."
+    written = "See https://www.example.com/docs/, write to user@example.org, or ask @alice."
+    assert np.array_equal(pcm(server, input=written), pcm(server, input=said))
+    for model in ("kokoro", "kokoro-v0_19"):
+        assert phonemize(server, text=written, model=model)["phonemes"] == \
+            phonemize(server, text=said, model=model)["phonemes"]

@@ -68,7 +68,7 @@ def test_markdown_leaves_ordinary_text_alone():
 def test_markdown_switch():
     off = NormalizationOptions(markdown=False)
     assert norm("# Heading", off) == "hash Heading"
-    assert norm("**bold** [text](https://x.com)", off) == "bold [text](https colon slash slash x dot com)"
+    assert norm("**bold** [text](https://x.com)", off) == "bold [text](x dot com)"
     assert norm("# Heading", NormalizationOptions(normalize=False)) == "# Heading"
 
 
@@ -124,3 +124,18 @@ def test_a_list_marker_needs_a_line_break():
         ("intro\n- item", "intro\nitem."),
         ("# Heading", "Heading."),
     ])
+
+
+def test_urls_and_emails_read_as_people_say_them():
+    check([
+        ("https://example.com/docs", "example dot com slash docs"),
+        ("Go to https://www.example.com/docs/ now.", "Go to example dot com slash docs now."),
+        ("ftp://files.example.org/pub", "files dot example dot org slash pub"),
+        ("www.x.io", "x dot io"),
+        ("https://github.com/owner/repo#readme", "github dot com slash owner slash repo hash readme"),
+        ("user@example.org", "user at example dot org"),
+        ("Mail first.last+news@mail.example.co.uk!", "Mail first dot last plus news at mail dot example dot co dot uk!"),
+        ("meet @ 5", "meet at five"),
+        ("ask @alice or @bob_smith", "ask at alice or at bob smith"),
+    ])
+    assert norm("https://www.example.com/", NormalizationOptions(url_normalization=False)) == "https://www.example.com/"
