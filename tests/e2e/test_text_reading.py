@@ -34,3 +34,11 @@ def test_urls_emails_and_handles_read_as_people_say_them(server):
     for model in ("kokoro", "kokoro-v0_19"):
         assert phonemize(server, text=written, model=model)["phonemes"] == \
             phonemize(server, text=said, model=model)["phonemes"]
+
+
+def test_iso_dates_and_times_read_naturally(server):
+    written = "The launch is 2026-12-04T14:30Z, not 1990-1995."
+    said = "The launch is December fourth, twenty twenty-six at fourteen thirty U T C, not 1990 to 1995."
+    assert np.array_equal(pcm(server, input=written), pcm(server, input=said))
+    words = captioned(server, input=written)["timestamps"]
+    assert "2026-12-04T14:30Z" in {written[w["text_start"]:w["text_end"]] for w in words}

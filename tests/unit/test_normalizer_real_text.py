@@ -139,3 +139,39 @@ def test_urls_and_emails_read_as_people_say_them():
         ("ask @alice or @bob_smith", "ask at alice or at bob smith"),
     ])
     assert norm("https://www.example.com/", NormalizationOptions(url_normalization=False)) == "https://www.example.com/"
+
+
+def test_iso_dates_and_times():
+    check([
+        ("2026-12-04", "December fourth, twenty twenty-six"),
+        ("On 2026-12-04, we ship.", "On December fourth, twenty twenty-six, we ship."),
+        ("2024-01-15; ok", "January fifteenth, twenty twenty-four; ok"),
+        ("2026-12-04T14:30", "December fourth, twenty twenty-six at fourteen thirty"),
+        ("2026-12-04 14:30", "December fourth, twenty twenty-six at fourteen thirty"),
+        ("2026-12-04T14:30:05Z", "December fourth, twenty twenty-six at fourteen thirty and five seconds U T C"),
+        ("2026-12-04T09:05+02:00", "December fourth, twenty twenty-six at nine oh five U T C plus two"),
+        ("2026-12-04T14:30:05.123-05:30",
+         "December fourth, twenty twenty-six at fourteen thirty and five seconds U T C minus five thirty"),
+        ("14:30:05", "fourteen thirty and five seconds"),
+        ("at 14:30Z.", "at fourteen thirty U T C."),
+    ])
+
+
+def test_iso_dates_leave_other_number_rules_alone():
+    check([
+        ("1990-1995", "nineteen ninety to nineteen ninety-five"),
+        ("555-1234", "five five five, one two three four"),
+        ("1-800-555-1234", "one, eight zero zero, five five five, one two three four"),
+        ("3:30pm", "three thirty P M"),
+        ("12:05 AM", "twelve oh five A M"),
+    ])
+    assert not norm("2026-02-30").startswith("February")   # not a date: not read as one
+    assert not norm("2026-13-01").startswith("December")
+
+
+def test_iso_date_maps_to_what_the_user_wrote():
+    source = "Due 2026-12-04T14:30 sharp"
+    out = normalize_text(MappedText.of(source))
+    for m in re.finditer(r"\S+", out.text):
+        a, b = out.span(m.start(), m.end())
+        assert source[a:b] in ("Due", "2026-12-04T14:30", "sharp"), m.group()
