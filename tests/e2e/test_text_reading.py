@@ -1,9 +1,13 @@
 """Text as people write it (issue 14), through the real server: markdown, URLs and e-mail addresses, ISO
 dates and times, and pronunciation dictionaries. The tiny test models speak noise, so a reading is
 checked by its audio (same seed, same phonemes: the same bytes) or by /dev/phonemize and captions."""
+import json
+
 import httpx
 import numpy as np
+import pytest
 
+from tests.conftest import ServerProcess
 from tests.e2e.test_text_features import captioned, envelope, pcm
 
 
@@ -42,3 +46,43 @@ def test_iso_dates_and_times_read_naturally(server):
     assert np.array_equal(pcm(server, input=written), pcm(server, input=said))
     words = captioned(server, input=written)["timestamps"]
     assert "2026-12-04T14:30Z" in {written[w["text_start"]:w["text_end"]] for w in words}
+
+
+def test_request_pronunciations_for_both_versions(server):
+    for model, voice in (("kokoro", "af_heart"), ("kokoro-v0_19", "af")):
+        def speak(text, **body):
+            return pcm(server, input=text, model=model, voice=voice, **body)
+
+        given = speak("Say Kokoro's name, KOKORO.", pronunciations={"kokoro": "/bˈæn/"})
+        assert np.array_equal(given, speak("Say [Kokoro](/bˈæn/)'s name, [KOKORO](/bˈæn/)."))
+        assert not np.array_equal(given, speak("Say Kokoro's name, KOKORO."))
+        respelled = speak("Meet Ann today.", pronunciations={"ann": "Banana"})
+        assert np.array_equal(respelled, speak("Meet Banana today."))
+        error = envelope(speak_raw(server, model, voice, "Say Kokoro.", {"Kokoro": "/kˈO☃/"}), 400, "pronunciations")
+        assert "Kokoro" in error["message"] and "☃" in error["message"]
+    envelope(speak_raw(server, "kokoro", "af_heart", "Hi.", {"-bad": "x"}), 400, "pronunciations")
+
+
+def speak_raw(server, model, voice, text, pronunciations) -> httpx.Response:
+    return httpx.post(server.url + "/v1/audio/speech", timeout=120, json={
+        "input": text, "model": model, "voice": voice, "response_format": "pcm", "stream": False,
+        "pronunciations": pronunciations})
+
+
+def test_server_pronunciations_file(model_dir, tmp_path):
+    path = tmp_path / "pronunciations.json"
+    path.write_text(json.dumps({"Kokoro": "/bˈæn/", "Ann": "Banana"}), encoding="utf-8")
+    proc = ServerProcess(model_dir, tmp_path / "server.log", pronunciations_file=str(path)).start()
+    try:
+        assert np.array_equal(pcm(proc, input="Kokoro and Ann."), pcm(proc, input="[Kokoro](/bˈæn/) and Banana."))
+        overridden = pcm(proc, input="Kokoro and Ann.", pronunciations={"ann": "Anne"})
+        assert np.array_equal(overridden, pcm(proc, input="[Kokoro](/bˈæn/) and Anne."))
+    finally:
+        proc.stop()
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"Kokoro": ', encoding="utf-8")
+    for broken in (bad, tmp_path / "missing.json"):
+        proc = ServerProcess(model_dir, tmp_path / "bad.log", pronunciations_file=str(broken))
+        with pytest.raises(RuntimeError, match="PRONUNCIATIONS_FILE"):
+            proc.start(timeout=60)
+        proc.stop()
