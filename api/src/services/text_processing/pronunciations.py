@@ -23,7 +23,7 @@ from typing import Collection, Iterable, Iterator, Mapping, Optional
 from ...core.exceptions import InvalidRequest, quote
 from .mapped_text import MappedText
 from .markup import SegmentBuilder
-from .segments import PauseSegment, Pronunciation, Segment, SpeechSegment
+from .segments import PauseSegment, Pronunciation, Segment
 
 MAX_REQUEST_ENTRIES = 200     # entries in one request's ``pronunciations``
 MAX_FILE_ENTRIES = 20_000     # entries in PRONUNCIATIONS_FILE
