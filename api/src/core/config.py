@@ -5,7 +5,7 @@ Each field is documented in README.md's settings table; the env var is the field
 import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     clause_pause_s: float = Field(0.12, ge=0, le=5)
     word_pause_s: float = Field(0.05, ge=0, le=5)
     chunk_cache_mb: int = Field(64, ge=0)
+    pronunciations_file: Optional[Path] = None   # JSON {word: "/phonemes/" or respelling}, for every request
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -93,6 +94,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("pronunciations_file", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value):
+        return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
     def _check_chunk_limits(self):

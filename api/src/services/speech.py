@@ -34,6 +34,8 @@ from .text_processing.chunker import ChunkLimits, pack_sentences
 from .text_processing.mapped_text import MappedText
 from .text_processing.markup import parse_inline
 from .text_processing.normalizer import normalize_text
+from .text_processing.pronunciations import (MAX_REQUEST_ENTRIES, PronunciationDict, check_phonemes, load_file,
+                                             parse_entries)
 from .text_processing.pipeline import Pause, PlanItem, SpeechChunk, SpeechPlanner, Voicing
 from .text_processing.segments import PauseSegment, SpeechSegment
 from .text_processing.sentences import split_sentences
@@ -271,6 +273,7 @@ class SpeechService:
         self.limits = limits_from(settings)
         self.join = join_policy_from(settings)
         self.cache = ChunkCache(settings.chunk_cache_mb * 1024 * 1024)
+        self.pronunciations = PronunciationDict(load_file(settings.pronunciations_file))
 
     def check_input(self, text: str, param: str = "input") -> str:
         """MAX_INPUT_CHARS and non-empty, for every endpoint's text (``param`` names its field)."""
@@ -352,10 +355,21 @@ class SpeechService:
         return parse_inline(request.input, allow_voice_tags=request.allow_voice_tags,
                             max_pause_s=self.settings.max_pause_s)
 
+    def _dictionary(self, request: SpeechRequest, backend: KokoroBackend) -> PronunciationDict:
+        """The server's pronunciations under the request's own (checked against the version's phonemes)."""
+        if not request.pronunciations:
+            return self.pronunciations
+        entries = parse_entries(request.pronunciations, source="pronunciations", param="pronunciations",
+                                max_entries=MAX_REQUEST_ENTRIES)
+        check_phonemes(entries.values(), backend.vocab, source="pronunciations", param="pronunciations",
+                       model=backend.spec.model_id)
+        return PronunciationDict(entries, base=self.pronunciations)
+
     async def start(self, request: SpeechRequest, with_words: bool = False) -> SpeechJob:
         self.check_input(request.input)
         backend = await self.manager.get(self.manager.version_for(request.model))
-        segments = await anyio.to_thread.run_sync(self._segments, request)
+        dictionary = self._dictionary(request, backend)
+        segments = await anyio.to_thread.run_sync(lambda: dictionary.apply(self._segments(request)))
         self.check_pauses(segments, len(request.input), request.speed)
         voicings = _Voicings(self, backend, request)
         primary = await voicings.resolve(None, None)

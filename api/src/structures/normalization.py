@@ -7,6 +7,7 @@ class NormalizationOptions(BaseModel):
     """The request's ``normalization_options`` (Kokoro-FastAPI's names and defaults)."""
 
     normalize: bool = True  # master switch: False passes the text through unchanged
+    markdown: bool = True  # "# Title", "**bold**", "- item", "[text](url)": the words read, the markup not
     unit_normalization: bool = False  # "10KB" -> "10 kilobytes" (opt-in: "5 m" could be minutes)
     url_normalization: bool = True
     email_normalization: bool = True

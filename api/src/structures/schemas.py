@@ -51,6 +51,10 @@ class SpeechRequest(BaseModel):
     voice_aliases: dict[str, Union[str, VoiceAlias]] = Field(
         default_factory=dict, max_length=64,
         description="Names for this request: alias -> a voice mix, or {voice, rate}; usable as voice and in tags")
+    pronunciations: dict[str, str] = Field(
+        default_factory=dict,
+        description="word -> '/phonemes/' (the model's alphabet) or a respelling; whole words, any case; "
+                    "wins over the server's PRONUNCIATIONS_FILE")
 
     @property
     def voice_name(self) -> str:

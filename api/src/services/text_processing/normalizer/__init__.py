@@ -17,7 +17,8 @@ import re
 from ....core.punctuation import KEEP_PUNCTUATION
 from ....structures.normalization import NormalizationOptions
 from ..mapped_text import MappedText
-from .dates_times import _AM_PM, _clock, _decade, _hour_am_pm, _year
+from .markdown import strip_markdown
+from .dates_times import ISO_DATETIME, _AM_PM, _ZULU, _clock, _decade, _hour_am_pm, _iso_datetime, _year
 from .numbers import (_local_phone, _long_digits, _money, _number, _ordinal, _percent, _phone, _range,
                       _version)
 from .patterns import _FRACTION, _INT, Rule, _rule
@@ -40,6 +41,7 @@ RULES: tuple[Rule, ...] = (
           "url_normalization", re.IGNORECASE),
     _rule("domain", r"(?<![\w/.@-])[\w-]{1,63}+(?:\.[\w-]{1,63}+){0,8}\." + _TLDS
           + r"(?![\w-]|\.[\w-])(?:/" + _URL_BODY + r")?", _url, r"\." + _TLDS + r"\b", "url_normalization"),
+    _rule("iso_datetime", ISO_DATETIME, _iso_datetime, r"[0-9]{4}-[0-9]{2}-[0-9]{2}"),
     _rule("abbreviation", _ABBREVIATION, _abbreviation, r"[A-Za-z]\.|[Vv]s"),
     _rule("phone", r"(?<![\w+])(?:(?P<cc>\+[0-9]{1,3}+)[ .-]?|(?P<cc1>1)[ .-])?"
           r"(?:\((?P<area1>[0-9]{3})\)[ ]?|(?P<area2>[0-9]{3})(?P<sep1>[ .-]))"
@@ -53,7 +55,7 @@ RULES: tuple[Rule, ...] = (
     _rule("money_after", r"(?<![\w.,])(?P<int>" + _INT + ")" + _FRACTION + r"[ ]?(?P<cur>[$£€¥])(?![\w$£€¥])",
           _money, r"[$£€¥]"),
     _rule("clock", r"(?<![0-9:.,])(?P<h>[0-9]{1,2}+):(?P<m>[0-9]{2})(?::(?P<s>[0-9]{2}))?(?![0-9]|:[0-9])"
-          + _AM_PM + "?", _clock, r"[0-9]:[0-9]"),
+          + "(?:" + _AM_PM + "|" + _ZULU + ")?", _clock, r"[0-9]:[0-9]"),
     _rule("hour_am_pm", r"(?<![0-9:.,])(?P<h>[0-9]{1,2}+)" + _AM_PM, _hour_am_pm, r"[0-9] ?[AaPp]\.?[Mm]"),
     _rule("version", r"(?<![\w.])(?P<v>[vV])?(?P<num>[0-9]{1,4}+(?:\.[0-9]{1,4}+){1,5}+)(?![\w]|\.[0-9])",
           _version, r"[0-9]\.[0-9]"),
@@ -65,6 +67,8 @@ RULES: tuple[Rule, ...] = (
     _rule("range", r"(?<![\w.,:/-])(?P<a>" + _INT + r"(?:\.[0-9]{1,15}+(?![0-9]))?)[ ]?[-–—][ ]?"
           r"(?P<b>" + _INT + r"(?:\.[0-9]{1,15}+(?![0-9]))?)(?![\w]|[.,:/-][0-9])", _range, r"[0-9] ?[-–—]"),
     _rule("percent", r"(?<![\w.,])(?P<neg>[-−])?(?P<int>" + _INT + ")" + _FRACTION + r"[ ]?%", _percent, "%"),
+    _rule("times", r"(?<=[0-9])[ ]?\*[ ]?(?=[0-9])", lambda m: " times ", r"[0-9] ?\*",
+          "replace_remaining_symbols"),
     _rule("symbols", r"(?:[^\w\s" + re.escape(KEEP_PUNCTUATION) + r"]|_){1,100}+", _symbols,
           r"[^\w\s" + re.escape(KEEP_PUNCTUATION) + r"]|_", "replace_remaining_symbols"),
     _rule("year", r"(?<![\w.,$£€¥-])(?P<y>1[1-9][0-9]{2}|20[0-9]{2})(?![\w]|[.,][0-9])", _year,
@@ -80,9 +84,12 @@ def normalize_text(text: MappedText, options: NormalizationOptions = Normalizati
 
     Every character of the result maps to the original span it stands for (see ``MappedText``).
     ``options.normalize=False`` returns ``text`` itself; each other switch turns its rule off.
+    Markdown markup goes first (``options.markdown``), so the rules see the words it leaves.
     """
     if not options.normalize:
         return text
+    if options.markdown:
+        text = strip_markdown(text)
     for rule in RULES:
         if rule.option is not None and not getattr(options, rule.option):
             continue

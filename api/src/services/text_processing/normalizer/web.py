@@ -1,4 +1,10 @@
-"""URLs, domains and e-mail addresses, read piece by piece ("example dot com slash docs")."""
+"""URLs, domains and e-mail addresses, read piece by piece as people say them.
+
+"https://www.example.com/docs/" -> "example dot com slash docs": the scheme (``http://``, ``https://``,
+``ftp://``), a leading ``www.`` and a trailing ``/`` are not read; the rest is read piece by piece (words
+as words, short numbers as numbers, longer ones digit by digit, symbols by name).
+"user@example.org" -> "user at example dot org".
+"""
 from __future__ import annotations
 
 import re
@@ -36,12 +42,13 @@ def _email(m: re.Match) -> str:
     return speak_address(m.group(0))
 
 
+_SPOKEN_URL = re.compile(r"(?:[A-Za-z]{1,8}://)?(?:www\.)?(?P<rest>.*?)/?", re.DOTALL)
+
+
 def _url(m: re.Match) -> str:
-    text = m.group(0)
-    scheme, sep, rest = text.partition("://")
-    if sep:
-        return f"{scheme} colon slash slash {speak_address(rest)}".rstrip()
-    return speak_address(text)
+    """The address without its scheme, ``www.`` and trailing slash (see the module docstring)."""
+    rest = _SPOKEN_URL.fullmatch(m.group(0)).group("rest")
+    return speak_address(rest) if rest else m.group(0)
 
 
 _TLDS = r"(?:com|org|net|edu|gov|io|ai|dev|app|co|uk|us|info|biz)"
