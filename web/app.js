@@ -5,6 +5,7 @@ import { mixString, parseMix } from "./mix.js";
 import { PcmStreamPlayer } from "./pcm-player.js";
 import { readCaptioned, readRaw } from "./stream.js";
 import { Transcript } from "./transcript.js";
+import { groupVoices } from "./voices.js";
 
 const $ = (id) => document.getElementById(id);
 const ui = Object.fromEntries([
@@ -74,21 +75,32 @@ async function loadVoices() {
   renderVoiceList();
 }
 
+/** The voices matching the search, one group per language and gender, every chip shown (no inner scroll). */
 function renderVoiceList() {
-  const query = ui.voiceSearch.value.trim().toLowerCase();
-  const shown = voices.filter((v) => v.toLowerCase().includes(query));
-  ui.voiceList.replaceChildren(...shown.map((name) => {
-    const li = document.createElement("li");
-    const button = document.createElement("button");
-    button.type = "button";
-    button.textContent = name;
-    button.dataset.voice = name;
-    button.setAttribute("aria-pressed", String(mixRows.some((r) => r.name === name)));
-    button.addEventListener("click", () => addVoice(name));
-    li.append(button);
-    return li;
+  const groups = groupVoices(voices, ui.voiceSearch.value.trim());
+  ui.voiceList.replaceChildren(...groups.map(({ label, voices: members }) => {
+    const group = Object.assign(document.createElement("li"), { className: "voice-group" });
+    group.dataset.group = label;
+    const heading = Object.assign(document.createElement("h3"), { textContent: label });
+    heading.append(Object.assign(document.createElement("small"), { textContent: ` ${members.length}` }));
+    const chips = Object.assign(document.createElement("ul"), { className: "chips" });
+    chips.append(...members.map((voice) => {
+      const li = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = voice.id;
+      button.dataset.voice = voice.id;
+      if (voice.name) button.dataset.name = voice.name;   // shown before the id by the stylesheet
+      button.title = [voice.name, voice.language, voice.gender].filter(Boolean).join(", ");
+      button.setAttribute("aria-pressed", String(mixRows.some((r) => r.name === voice.id)));
+      button.addEventListener("click", () => addVoice(voice.id));
+      li.append(button);
+      return li;
+    }));
+    group.append(heading, chips);
+    return group;
   }));
-  if (!shown.length) ui.voiceList.append(Object.assign(document.createElement("li"), { textContent: "no voice matches" }));
+  if (!groups.length) ui.voiceList.append(Object.assign(document.createElement("li"), { textContent: "no voice matches" }));
 }
 
 function addVoice(name) {

@@ -255,6 +255,94 @@ def test_phone_layout(browser, server):
         context.close()
 
 
+# Kokoro v1.0's voices (the test model has only a few), plus one id whose prefix no language has.
+KOKORO_VOICES = (
+    "af_alloy af_aoede af_bella af_heart af_jessica af_kore af_nicole af_nova af_river af_sarah af_sky "
+    "am_adam am_echo am_eric am_fenrir am_liam am_michael am_onyx am_puck am_santa "
+    "bf_alice bf_emma bf_isabella bf_lily bm_daniel bm_fable bm_george bm_lewis ef_dora em_alex em_santa "
+    "ff_siwis hf_alpha hf_beta hm_omega hm_psi if_sara im_nicola "
+    "jf_alpha jf_gongitsune jf_nezumi jf_tebukuro jm_kumo pf_dora pm_alex pm_santa "
+    "zf_xiaobei zf_xiaoni zf_xiaoxiao zf_xiaoyi zm_yunjian zm_yunxi zm_yunxia zm_yunyang xx_custom").split()
+LANGUAGES = {"a": "American English", "b": "British English", "e": "Spanish", "f": "French", "h": "Hindi",
+             "i": "Italian", "j": "Japanese", "p": "Brazilian Portuguese", "z": "Mandarin Chinese"}
+VIEWPORTS = {"laptop": {"viewport": {"width": 1280, "height": 800}},
+             "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
+                       "device_scale_factor": 2}}
+
+
+def expected_groups(ids):
+    groups = {}
+    for lang, label in LANGUAGES.items():
+        for gender, word in (("f", "female"), ("m", "male")):
+            members = sorted(v for v in ids if v.startswith(lang + gender + "_"))
+            if members:
+                groups[f"{label} · {word}"] = members
+    other = [v for v in ids if v[:1] not in LANGUAGES]
+    return {**groups, **({"Other": other} if other else {})}
+
+
+def shown_groups(page):
+    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('#voice-list .voice-group')]
+        .map(g => [g.dataset.group, [...g.querySelectorAll('button[data-voice]')].map(b => b.dataset.voice)]))""")
+
+
+@pytest.fixture(params=sorted(VIEWPORTS))
+def device_page(request, browser):
+    """A page at the laptop or phone size; yields (name, page)."""
+    context = browser.new_context(**VIEWPORTS[request.param])
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield request.param, page
+    context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"
+
+
+@needs_chromium
+def test_voice_picker_groups_every_voice(device_page, server):
+    device, page = device_page
+    OUTPUT.mkdir(exist_ok=True)
+    page.route("**/v1/audio/voices*", lambda route: route.fulfill(json={"voices": KOKORO_VOICES}))
+    open_ui(page, server)
+    groups = shown_groups(page)
+    assert groups == expected_groups(KOKORO_VOICES)
+    assert list(groups)[:2] == ["American English · female", "American English · male"]
+    assert list(groups)[-1] == "Other"
+    # Every chip is drawn: nothing in the picker scrolls inside itself or clips its chips.
+    clipped = page.evaluate("""() => [document.getElementById('voice-list'), ...document.querySelectorAll('#voice-list *')]
+        .filter(e => getComputedStyle(e).overflowY !== 'visible' && e.scrollHeight > e.clientHeight + 1)
+        .map(e => e.id || e.className || e.tagName)""")
+    assert clipped == []
+    width = VIEWPORTS[device]["viewport"]["width"]
+    for box in page.locator("#voice-list button[data-voice]").evaluate_all(
+            "bs => bs.map(b => b.getBoundingClientRect().toJSON())"):
+        assert box["width"] > 0 and box["height"] > 0 and box["x"] >= 0 and box["x"] + box["width"] <= width
+    # The human name is shown before the id; the id stays the chip's text (what the voice field takes).
+    heart = page.locator("#voice-list button[data-voice=af_heart]")
+    assert heart.text_content() == "af_heart" and heart.get_attribute("title") == "Heart, American English, female"
+    assert heart.evaluate("b => getComputedStyle(b, '::before').content") == '"Heart "'
+    page.screenshot(path=OUTPUT / f"web-ui-voices-{device}.png", full_page=True)
+
+    # The search narrows by language words, gender (whole word: "male" is not "female"), name and id.
+    page.fill("#voice-search", "japanese")
+    assert shown_groups(page) == {"Japanese · female": ["jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro"],
+                                  "Japanese · male": ["jm_kumo"]}
+    page.fill("#voice-search", "mandarin male")
+    assert shown_groups(page) == {"Mandarin Chinese · male": ["zm_yunjian", "zm_yunxi", "zm_yunxia", "zm_yunyang"]}
+    page.fill("#voice-search", "Heart")
+    assert shown_groups(page) == {"American English · female": ["af_heart"]}
+    page.fill("#voice-search", "custom")
+    assert shown_groups(page) == {"Other": ["xx_custom"]}
+    page.fill("#voice-search", "nobody at all")
+    assert shown_groups(page) == {} and page.text_content("#voice-list") == "no voice matches"
+
+    # A mix across a search still works as before.
+    page.fill("#voice-search", "siwis")
+    page.click("#voice-list button[data-voice=ff_siwis]")
+    assert page.input_value("#voice") == "af_heart(1)+ff_siwis(1)"
+    assert page.get_attribute("#voice-list button[data-voice=ff_siwis]", "aria-pressed") == "true"
+
+
 @pytest.fixture(scope="module")
 def locked(v1_model_dir, tmp_path_factory):
     proc = ServerProcess(v1_model_dir, tmp_path_factory.mktemp("web-locked") / "server.log",
