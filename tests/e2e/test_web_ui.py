@@ -343,6 +343,76 @@ def test_voice_picker_groups_every_voice(device_page, server):
     assert page.get_attribute("#voice-list button[data-voice=ff_siwis]", "aria-pressed") == "true"
 
 
+def in_viewport(page, selector):
+    box = page.locator(selector).bounding_box()
+    size = page.viewport_size
+    return bool(box) and box["y"] >= 0 and box["y"] + box["height"] <= size["height"] \
+        and box["x"] >= 0 and box["x"] + box["width"] <= size["width"]
+
+
+@needs_chromium
+def test_controls_stay_in_view_with_a_long_text(device_page, server):
+    device, page = device_page
+    OUTPUT.mkdir(exist_ok=True)
+    open_ui(page, server)
+    page.fill("#text", "A long text that takes a while to speak, read out line after line.\n" * 150)
+    height = page.evaluate("document.documentElement.scrollHeight")
+    assert height > 3 * page.viewport_size["height"]   # the text box grew: the page scrolls
+    page.click("#play")
+    page.wait_for_selector("#player[data-state=playing]")
+    height = page.evaluate("document.documentElement.scrollHeight")   # with the transcript, if shown
+    for where in (0, height // 2, height):
+        page.evaluate(f"window.scrollTo(0, {where})")
+        page.wait_for_timeout(50)
+        for selector in ("#play", "#stop", "#download", "#progress"):
+            assert in_viewport(page, selector), (where, selector)
+        if where == height // 2:
+            page.screenshot(path=OUTPUT / f"web-ui-long-text-{device}.png")
+    page.click("#stop")
+    page.wait_for_selector("#player[data-state=stopped]")
+
+
+@needs_chromium
+def test_progress_resets_after_an_error(page, server):
+    open_ui(page, server)
+    page.fill("#text", "Short.")
+    play_until_done(page)
+    assert float(page.get_attribute("#progress", "value") or 0) > 0
+    page.fill("#voice", "zz_nobody")
+    page.click("#play")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.get_attribute("#player", "data-state") == "error"
+    assert page.evaluate("document.getElementById('progress').value") == 0
+    assert page.text_content("#time") == "0.0 s"
+
+
+@needs_chromium
+@pytest.mark.parametrize("failure", ["500", "network"])
+def test_failed_voice_list_is_one_short_message(page, server, failure):
+    def fail(route):
+        if failure == "network":
+            route.abort("connectionrefused")
+        else:
+            route.fulfill(status=500, content_type="text/plain",
+                          body="Traceback (most recent call last):\n  File \"voices.py\", line 1\nKeyError: 'x'")
+
+    page.route("**/v1/audio/voices*", fail)
+    page.goto(server.url + "/web/")
+    page.wait_for_selector("#error:not([hidden])")
+    expected = ("Cannot reach the server to load the voice list." if failure == "network"
+                else "Could not load the voice list; try again in a moment.")
+    assert page.text_content("#error") == expected
+    assert page.locator("#voice-list button").count() == 0
+    assert page.is_hidden("#auth") and page.is_hidden("#key-toggle")
+
+
+@needs_chromium
+def test_no_key_field_when_the_server_needs_none(page, server):
+    open_ui(page, server)
+    assert page.is_hidden("#key-toggle") and page.is_hidden("#auth") and page.is_hidden("#api-key")
+    assert page.is_hidden("#error")
+
+
 @pytest.fixture(scope="module")
 def locked(v1_model_dir, tmp_path_factory):
     proc = ServerProcess(v1_model_dir, tmp_path_factory.mktemp("web-locked") / "server.log",
@@ -359,12 +429,24 @@ def test_api_key_entered_in_the_page(page, locked):
     page.wait_for_selector("#error:not([hidden])")
     assert "API key" in page.text_content("#error")
     assert page.is_visible("#api-key")
+    assert page.is_visible("#key-toggle")
     page.fill("#api-key", "web-key")
     page.click("#key-save")
     page.wait_for_selector("#voice-list button[data-voice=af_heart]")
     assert page.is_hidden("#error")
     page.reload()   # kept in the browser
     page.wait_for_selector("#voice-list button[data-voice=af_heart]")
+    assert page.is_visible("#key-toggle") and page.is_hidden("#auth")   # a stored key can be changed
+
+
+@needs_chromium
+def test_wrong_stored_key_is_named(page, locked):
+    page.goto(locked.url + "/web/")
+    page.evaluate("localStorage.setItem('kokoro.apiKey', 'wrong')")
+    page.reload()
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.text_content("#error") == "The server did not accept this API key: check it above."
+    assert page.is_visible("#api-key")
 
 
 def test_web_ui_setting():
