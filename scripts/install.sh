@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the server (and with --test, the test tools) on a fresh Debian/Ubuntu machine or image.
-#   bash scripts/install.sh [--test] [--no-venv]
+#   bash scripts/install.sh [--test] [--no-venv] [--lang ja,zh | --all-languages]
+# --lang: the optional G2P extras to add (ja: Japanese, zh: Mandarin Chinese); --all-languages: all of them.
 # Env: TORCH_VERSION (default 2.13.0), TORCH_INDEX_URL (e.g. https://download.pytorch.org/whl/cu128 for
 # CUDA wheels; unset = the CPU build), VENV (default .venv).
 set -euo pipefail
@@ -8,11 +9,23 @@ cd "$(dirname "$0")/.."
 
 WITH_TEST=0
 USE_VENV=1
-for arg in "$@"; do
-  case "$arg" in
+ALL_LANGUAGES="ja,zh"
+LANGS=""
+while [ $# -gt 0 ]; do
+  case "$1" in
     --test) WITH_TEST=1 ;;
     --no-venv) USE_VENV=0 ;;
-    *) echo "unknown option: $arg" >&2; exit 2 ;;
+    --all-languages) LANGS="$ALL_LANGUAGES" ;;
+    --lang) [ $# -ge 2 ] || { echo "--lang needs a list, e.g. --lang ja,zh" >&2; exit 2; }; LANGS="$2"; shift ;;
+    --lang=*) LANGS="${1#--lang=}" ;;
+    *) echo "unknown option: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+for lang in ${LANGS//,/ }; do
+  case ",$ALL_LANGUAGES," in
+    *",$lang,"*) ;;
+    *) echo "unknown language extra: $lang (choose from $ALL_LANGUAGES)" >&2; exit 2 ;;
   esac
 done
 TORCH_VERSION="${TORCH_VERSION:-2.13.0}"
@@ -59,9 +72,11 @@ CONSTRAINTS="$(mktemp)"
 trap 'rm -f "$CONSTRAINTS"' EXIT
 "$PY" -c "import torch; print('torch==' + torch.__version__)" > "$CONSTRAINTS"
 
+EXTRAS="$LANGS"
+# The tests cover the Ray Serve and Modal deployments and every language, so --test brings their extras.
+[ "$WITH_TEST" -eq 1 ] && EXTRAS="test,ray,modal,$ALL_LANGUAGES"
 EXTRA=""
-# The tests cover the Ray Serve and Modal deployments too, so --test brings their extras.
-[ "$WITH_TEST" -eq 1 ] && EXTRA="[test,ray,modal]"
+[ -n "$EXTRAS" ] && EXTRA="[$EXTRAS]"
 # The en_core_web_sm stand-in first: misaki otherwise tries to download spaCy's model from GitHub.
 "$PY" -m pip install -q -c "$CONSTRAINTS" ./packaging/en_core_web_sm
 "$PY" -m pip install -q -c "$CONSTRAINTS" -e ".${EXTRA}"
