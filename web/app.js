@@ -5,6 +5,7 @@ import { mixString, parseMix } from "./mix.js";
 import { PcmStreamPlayer } from "./pcm-player.js";
 import { readCaptioned, readRaw } from "./stream.js";
 import { Transcript } from "./transcript.js";
+import { groupVoices } from "./voices.js";
 
 const $ = (id) => document.getElementById(id);
 const ui = Object.fromEntries([
@@ -35,16 +36,37 @@ function clearError() {
 
 function setStatus(text) { ui.status.textContent = text; }
 
+/** Shows the key field: only once the server has asked for a key (a 401), or a key is already stored. */
 function openAuth() {
+  ui.keyToggle.hidden = false;
   ui.auth.hidden = false;
   ui.apiKey.focus();
+}
+
+/**
+ * A failed load of a list (`what`: "model list", "voice list") as one short sentence for people; the
+ * server's own text stays in the console. A 401 keeps its status, so the key field opens.
+ */
+function loadFailure(what, err) {
+  console.warn(`loading the ${what} failed:`, err);
+  if (err instanceof ApiError && err.status === 401) {
+    return new ApiError(401, storedKey() ? "The server did not accept this API key: check it above."
+                                         : "This server needs an API key: enter it above.");
+  }
+  if (err instanceof ApiError && err.status === 0) return new ApiError(0, `Cannot reach the server to load the ${what}.`);
+  return new ApiError(err.status || 0, `Could not load the ${what}; try again in a moment.`);
 }
 
 // ---- models and voices -----------------------------------------------------------------------
 
 /** One entry per model version, named by its versioned id (kokoro-v1_0), the default version selected. */
 async function loadModels() {
-  const { data } = await (await apiFetch("/v1/models")).json();
+  let data;
+  try {
+    ({ data } = await (await apiFetch("/v1/models")).json());
+  } catch (err) {
+    throw loadFailure("model list", err);
+  }
   const defaultVersion = (data.find((m) => m.id === "kokoro") || data[0] || {}).version;
   const byVersion = new Map();
   for (const card of data) {
@@ -62,7 +84,12 @@ async function loadModels() {
 
 async function loadVoices() {
   const model = encodeURIComponent(ui.model.value);
-  const { voices: list } = await (await apiFetch(`/v1/audio/voices?model=${model}`)).json();
+  let list;
+  try {
+    ({ voices: list } = await (await apiFetch(`/v1/audio/voices?model=${model}`)).json());
+  } catch (err) {
+    throw loadFailure("voice list", err);
+  }
   voices = list.map((v) => (typeof v === "string" ? v : v.id));
   const kept = mixRows.filter((r) => voices.includes(r.name));
   if (kept.length) {
@@ -74,21 +101,32 @@ async function loadVoices() {
   renderVoiceList();
 }
 
+/** The voices matching the search, one group per language and gender, every chip shown (no inner scroll). */
 function renderVoiceList() {
-  const query = ui.voiceSearch.value.trim().toLowerCase();
-  const shown = voices.filter((v) => v.toLowerCase().includes(query));
-  ui.voiceList.replaceChildren(...shown.map((name) => {
-    const li = document.createElement("li");
-    const button = document.createElement("button");
-    button.type = "button";
-    button.textContent = name;
-    button.dataset.voice = name;
-    button.setAttribute("aria-pressed", String(mixRows.some((r) => r.name === name)));
-    button.addEventListener("click", () => addVoice(name));
-    li.append(button);
-    return li;
+  const groups = groupVoices(voices, ui.voiceSearch.value.trim());
+  ui.voiceList.replaceChildren(...groups.map(({ label, voices: members }) => {
+    const group = Object.assign(document.createElement("li"), { className: "voice-group" });
+    group.dataset.group = label;
+    const heading = Object.assign(document.createElement("h3"), { textContent: label });
+    heading.append(Object.assign(document.createElement("small"), { textContent: ` ${members.length}` }));
+    const chips = Object.assign(document.createElement("ul"), { className: "chips" });
+    chips.append(...members.map((voice) => {
+      const li = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = voice.id;
+      button.dataset.voice = voice.id;
+      if (voice.name) button.dataset.name = voice.name;   // shown before the id by the stylesheet
+      button.title = [voice.name, voice.language, voice.gender].filter(Boolean).join(", ");
+      button.setAttribute("aria-pressed", String(mixRows.some((r) => r.name === voice.id)));
+      button.addEventListener("click", () => addVoice(voice.id));
+      li.append(button);
+      return li;
+    }));
+    group.append(heading, chips);
+    return group;
   }));
-  if (!shown.length) ui.voiceList.append(Object.assign(document.createElement("li"), { textContent: "no voice matches" }));
+  if (!groups.length) ui.voiceList.append(Object.assign(document.createElement("li"), { textContent: "no voice matches" }));
 }
 
 function addVoice(name) {
@@ -169,6 +207,13 @@ function tick() {
   if (ui.player.dataset.state === "playing" || ui.player.dataset.state === "loading") requestAnimationFrame(tick);
 }
 
+function resetProgress() {
+  ui.progress.max = 1;
+  ui.progress.value = 0;
+  ui.time.textContent = "0.0 s";
+  ui.player.dataset.position = "0";
+}
+
 function stopPlayback() {
   if (!session) return;
   session.controller.abort();
@@ -237,6 +282,7 @@ async function play() {
       return;
     }
     setState("error");
+    resetProgress();
     setStatus("");
     showError(err);
   }
@@ -273,6 +319,12 @@ function updateCount() {
   ui.charCount.textContent = count.toLocaleString();
 }
 
+/** The text box grows with its text (the page scrolls; the controls stay in view). */
+function fitText() {
+  ui.text.style.height = "auto";
+  ui.text.style.height = `${ui.text.scrollHeight + 2}px`;
+}
+
 function updateSpeed() { ui.speedValue.textContent = `${Number(ui.speed.value).toFixed(2)}×`; }
 
 async function loadAll() {
@@ -285,7 +337,7 @@ async function loadAll() {
   }
 }
 
-ui.text.addEventListener("input", updateCount);
+ui.text.addEventListener("input", () => { updateCount(); fitText(); });
 ui.text.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) play(); });
 ui.speed.addEventListener("input", updateSpeed);
 ui.model.addEventListener("change", () => loadVoices().catch(showError));
@@ -302,8 +354,9 @@ ui.keySave.addEventListener("click", () => { storeKey(ui.apiKey.value.trim()); l
 ui.apiKey.addEventListener("keydown", (e) => { if (e.key === "Enter") ui.keySave.click(); });
 
 ui.apiKey.value = storedKey();
-if (ui.apiKey.value) ui.auth.hidden = false;
+ui.keyToggle.hidden = !ui.apiKey.value;
 updateCount();
+fitText();
 updateSpeed();
 setState("idle");
 loadAll();

@@ -29,7 +29,7 @@ from .core.shutdown import GracefulShutdown
 from .inference.fetch_weights import MissingModelFiles, ensure_version_files
 from .inference.faulty_backend import build_faulty_backend
 from .inference.memory import GpuMemoryGuard
-from .inference.model_manager import ModelManager, build_backend
+from .inference.model_manager import ModelManager, build_backend, unload_when_idle
 from .inference.scheduler import InferenceScheduler, apply_gpu_memory_cap, resolve_batch_size
 from .routers import dev, health, metrics, models, openai_compatible
 from .routers import downloads as download_routes, voices as voice_routes
@@ -74,6 +74,8 @@ async def lifespan(app: FastAPI):
         except (MissingModelFiles, DomainError) as exc:
             logger.warning("model {} not preloaded: {}", version, getattr(exc, "message", None) or str(exc))
     supervisor = asyncio.create_task(app.state.scheduler.supervise())
+    idle_unloader = asyncio.create_task(unload_when_idle(manager, settings.idle_unload_s)) \
+        if settings.idle_unload_s > 0 else None
     metrics_mirror = metrics.make_worker_mirror(app)   # only with WORKERS > 1 (PROMETHEUS_MULTIPROC_DIR)
     if metrics_mirror:
         metrics_mirror.start()
@@ -83,6 +85,8 @@ async def lifespan(app: FastAPI):
     yield
     app.state.scheduler.stop()
     supervisor.cancel()
+    if idle_unloader:
+        idle_unloader.cancel()
     if metrics_mirror:
         metrics_mirror.stop()
     app.state.downloads.close()

@@ -44,7 +44,7 @@ image = (
     .pip_install(f"torch=={TORCH_VERSION}", index_url=TORCH_INDEX_URL)
     .add_local_dir(REPO / "packaging" / "en_core_web_sm", "/opt/en_core_web_sm", copy=True)
     .run_commands("pip install /opt/en_core_web_sm")
-    .pip_install_from_pyproject(str(REPO / "pyproject.toml"))
+    .pip_install_from_pyproject(str(REPO / "pyproject.toml"), optional_dependencies=["ja", "zh"])
     .env(SERVER_ENV)
     .add_local_dir(REPO / "api", "/root/api", ignore=["**/__pycache__", "src/models/*/**"])
 )

@@ -255,6 +255,164 @@ def test_phone_layout(browser, server):
         context.close()
 
 
+# Kokoro v1.0's voices (the test model has only a few), plus one id whose prefix no language has.
+KOKORO_VOICES = (
+    "af_alloy af_aoede af_bella af_heart af_jessica af_kore af_nicole af_nova af_river af_sarah af_sky "
+    "am_adam am_echo am_eric am_fenrir am_liam am_michael am_onyx am_puck am_santa "
+    "bf_alice bf_emma bf_isabella bf_lily bm_daniel bm_fable bm_george bm_lewis ef_dora em_alex em_santa "
+    "ff_siwis hf_alpha hf_beta hm_omega hm_psi if_sara im_nicola "
+    "jf_alpha jf_gongitsune jf_nezumi jf_tebukuro jm_kumo pf_dora pm_alex pm_santa "
+    "zf_xiaobei zf_xiaoni zf_xiaoxiao zf_xiaoyi zm_yunjian zm_yunxi zm_yunxia zm_yunyang xx_custom").split()
+LANGUAGES = {"a": "American English", "b": "British English", "e": "Spanish", "f": "French", "h": "Hindi",
+             "i": "Italian", "j": "Japanese", "p": "Brazilian Portuguese", "z": "Mandarin Chinese"}
+VIEWPORTS = {"laptop": {"viewport": {"width": 1280, "height": 800}},
+             "phone": {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True,
+                       "device_scale_factor": 2}}
+
+
+def expected_groups(ids):
+    groups = {}
+    for lang, label in LANGUAGES.items():
+        for gender, word in (("f", "female"), ("m", "male")):
+            members = sorted(v for v in ids if v.startswith(lang + gender + "_"))
+            if members:
+                groups[f"{label} · {word}"] = members
+    other = [v for v in ids if v[:1] not in LANGUAGES]
+    return {**groups, **({"Other": other} if other else {})}
+
+
+def shown_groups(page):
+    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('#voice-list .voice-group')]
+        .map(g => [g.dataset.group, [...g.querySelectorAll('button[data-voice]')].map(b => b.dataset.voice)]))""")
+
+
+@pytest.fixture(params=sorted(VIEWPORTS))
+def device_page(request, browser):
+    """A page at the laptop or phone size; yields (name, page)."""
+    context = browser.new_context(**VIEWPORTS[request.param])
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield request.param, page
+    context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"
+
+
+@needs_chromium
+def test_voice_picker_groups_every_voice(device_page, server):
+    device, page = device_page
+    OUTPUT.mkdir(exist_ok=True)
+    page.route("**/v1/audio/voices*", lambda route: route.fulfill(json={"voices": KOKORO_VOICES}))
+    open_ui(page, server)
+    groups = shown_groups(page)
+    assert groups == expected_groups(KOKORO_VOICES)
+    assert list(groups)[:2] == ["American English · female", "American English · male"]
+    assert list(groups)[-1] == "Other"
+    # Every chip is drawn: nothing in the picker scrolls inside itself or clips its chips.
+    clipped = page.evaluate("""() => [document.getElementById('voice-list'), ...document.querySelectorAll('#voice-list *')]
+        .filter(e => getComputedStyle(e).overflowY !== 'visible' && e.scrollHeight > e.clientHeight + 1)
+        .map(e => e.id || e.className || e.tagName)""")
+    assert clipped == []
+    width = VIEWPORTS[device]["viewport"]["width"]
+    for box in page.locator("#voice-list button[data-voice]").evaluate_all(
+            "bs => bs.map(b => b.getBoundingClientRect().toJSON())"):
+        assert box["width"] > 0 and box["height"] > 0 and box["x"] >= 0 and box["x"] + box["width"] <= width
+    # The human name is shown before the id; the id stays the chip's text (what the voice field takes).
+    heart = page.locator("#voice-list button[data-voice=af_heart]")
+    assert heart.text_content() == "af_heart" and heart.get_attribute("title") == "Heart, American English, female"
+    assert heart.evaluate("b => getComputedStyle(b, '::before').content") == '"Heart "'
+    page.screenshot(path=OUTPUT / f"web-ui-voices-{device}.png", full_page=True)
+
+    # The search narrows by language words, gender (whole word: "male" is not "female"), name and id.
+    page.fill("#voice-search", "japanese")
+    assert shown_groups(page) == {"Japanese · female": ["jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro"],
+                                  "Japanese · male": ["jm_kumo"]}
+    page.fill("#voice-search", "mandarin male")
+    assert shown_groups(page) == {"Mandarin Chinese · male": ["zm_yunjian", "zm_yunxi", "zm_yunxia", "zm_yunyang"]}
+    page.fill("#voice-search", "Heart")
+    assert shown_groups(page) == {"American English · female": ["af_heart"]}
+    page.fill("#voice-search", "custom")
+    assert shown_groups(page) == {"Other": ["xx_custom"]}
+    page.fill("#voice-search", "nobody at all")
+    assert shown_groups(page) == {} and page.text_content("#voice-list") == "no voice matches"
+
+    # A mix across a search still works as before.
+    page.fill("#voice-search", "siwis")
+    page.click("#voice-list button[data-voice=ff_siwis]")
+    assert page.input_value("#voice") == "af_heart(1)+ff_siwis(1)"
+    assert page.get_attribute("#voice-list button[data-voice=ff_siwis]", "aria-pressed") == "true"
+
+
+def in_viewport(page, selector):
+    box = page.locator(selector).bounding_box()
+    size = page.viewport_size
+    return bool(box) and box["y"] >= 0 and box["y"] + box["height"] <= size["height"] \
+        and box["x"] >= 0 and box["x"] + box["width"] <= size["width"]
+
+
+@needs_chromium
+def test_controls_stay_in_view_with_a_long_text(device_page, server):
+    device, page = device_page
+    OUTPUT.mkdir(exist_ok=True)
+    open_ui(page, server)
+    page.fill("#text", "A long text that takes a while to speak, read out line after line.\n" * 150)
+    height = page.evaluate("document.documentElement.scrollHeight")
+    assert height > 3 * page.viewport_size["height"]   # the text box grew: the page scrolls
+    page.click("#play")
+    page.wait_for_selector("#player[data-state=playing]")
+    height = page.evaluate("document.documentElement.scrollHeight")   # with the transcript, if shown
+    for where in (0, height // 2, height):
+        page.evaluate(f"window.scrollTo(0, {where})")
+        page.wait_for_timeout(50)
+        for selector in ("#play", "#stop", "#download", "#progress"):
+            assert in_viewport(page, selector), (where, selector)
+        if where == height // 2:
+            page.screenshot(path=OUTPUT / f"web-ui-long-text-{device}.png")
+    page.click("#stop")
+    page.wait_for_selector("#player[data-state=stopped]")
+
+
+@needs_chromium
+def test_progress_resets_after_an_error(page, server):
+    open_ui(page, server)
+    page.fill("#text", "Short.")
+    play_until_done(page)
+    assert float(page.get_attribute("#progress", "value") or 0) > 0
+    page.fill("#voice", "zz_nobody")
+    page.click("#play")
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.get_attribute("#player", "data-state") == "error"
+    assert page.evaluate("document.getElementById('progress').value") == 0
+    assert page.text_content("#time") == "0.0 s"
+
+
+@needs_chromium
+@pytest.mark.parametrize("failure", ["500", "network"])
+def test_failed_voice_list_is_one_short_message(page, server, failure):
+    def fail(route):
+        if failure == "network":
+            route.abort("connectionrefused")
+        else:
+            route.fulfill(status=500, content_type="text/plain",
+                          body="Traceback (most recent call last):\n  File \"voices.py\", line 1\nKeyError: 'x'")
+
+    page.route("**/v1/audio/voices*", fail)
+    page.goto(server.url + "/web/")
+    page.wait_for_selector("#error:not([hidden])")
+    expected = ("Cannot reach the server to load the voice list." if failure == "network"
+                else "Could not load the voice list; try again in a moment.")
+    assert page.text_content("#error") == expected
+    assert page.locator("#voice-list button").count() == 0
+    assert page.is_hidden("#auth") and page.is_hidden("#key-toggle")
+
+
+@needs_chromium
+def test_no_key_field_when_the_server_needs_none(page, server):
+    open_ui(page, server)
+    assert page.is_hidden("#key-toggle") and page.is_hidden("#auth") and page.is_hidden("#api-key")
+    assert page.is_hidden("#error")
+
+
 @pytest.fixture(scope="module")
 def locked(v1_model_dir, tmp_path_factory):
     proc = ServerProcess(v1_model_dir, tmp_path_factory.mktemp("web-locked") / "server.log",
@@ -271,12 +429,24 @@ def test_api_key_entered_in_the_page(page, locked):
     page.wait_for_selector("#error:not([hidden])")
     assert "API key" in page.text_content("#error")
     assert page.is_visible("#api-key")
+    assert page.is_visible("#key-toggle")
     page.fill("#api-key", "web-key")
     page.click("#key-save")
     page.wait_for_selector("#voice-list button[data-voice=af_heart]")
     assert page.is_hidden("#error")
     page.reload()   # kept in the browser
     page.wait_for_selector("#voice-list button[data-voice=af_heart]")
+    assert page.is_visible("#key-toggle") and page.is_hidden("#auth")   # a stored key can be changed
+
+
+@needs_chromium
+def test_wrong_stored_key_is_named(page, locked):
+    page.goto(locked.url + "/web/")
+    page.evaluate("localStorage.setItem('kokoro.apiKey', 'wrong')")
+    page.reload()
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.text_content("#error") == "The server did not accept this API key: check it above."
+    assert page.is_visible("#api-key")
 
 
 def test_web_ui_setting():

@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     default_model_version: str = "v1_0"
     preload_versions: Annotated[list[str], NoDecode] = Field(default_factory=list)
     allow_model_unload: bool = False
+    idle_unload_s: float = Field(0.0, ge=0)   # free a version unused this long (0: never); rebuilt on demand
     download_model: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
     torch_threads: int = Field(0, ge=0)

@@ -23,6 +23,7 @@ DEFAULT_ALIASES = ("kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 
 class VersionState(str, Enum):
     NOT_LOADED = "not_loaded"
+    IDLE = "unloaded_idle"   # freed after IDLE_UNLOAD_S without requests; the next request builds it again
     LOADING = "loading"
     READY = "ready"
     MISSING = "missing_files"
@@ -51,9 +52,10 @@ class ModelManager:
 
     def __init__(self, settings: Settings, versions: Optional[dict[str, VersionSpec]] = None,
                  builder: Callable[[VersionSpec, Settings, str], KokoroBackend] = build_backend,
-                 *, warm_up: Optional[Callable[[KokoroBackend], Awaitable[None]]] = None):
+                 *, warm_up: Optional[Callable[[KokoroBackend], Awaitable[None]]] = None,
+                 clock: Callable[[], float] = time.monotonic):
         """``warm_up`` runs on each freshly built backend before any request gets it (a short
-        synthesis, resident voices); if it fails, the build counts as failed."""
+        synthesis, resident voices); if it fails, the build counts as failed. ``clock`` times idleness."""
         self.settings = settings
         self._warm_up = warm_up
         self.versions = dict(versions or VERSIONS)
@@ -69,6 +71,8 @@ class ModelManager:
         self._draining: set[str] = set()
         self.build_counts = {v: 0 for v in self.versions}
         self.build_seconds: dict[str, float] = {}
+        self._clock = clock
+        self._last_used: dict[str, float] = {}
 
     @property
     def default_version(self) -> str:
@@ -107,6 +111,7 @@ class ModelManager:
                        for folder in (spec.voices_dir(model_dir), spec.saved_voices_dir(model_dir)))]
 
     async def get(self, version: str) -> KokoroBackend:
+        self._last_used[version] = self._clock()
         backend = self._backends.get(version)
         if backend is not None and version not in self._draining:
             return backend
@@ -142,7 +147,24 @@ class ModelManager:
             logger.info("model {} ready on {} in {:.1f}s", version, self.device, self.build_seconds[version])
             return backend
 
-    async def unload(self, version: str, *, wait: bool = True) -> None:
+    async def unload_idle(self, idle_s: float) -> list[str]:
+        """Unloads every built version nobody asked for in the last ``idle_s`` seconds and with no request
+        in flight or queued (those count as use: their clock restarts); returns the versions freed.
+
+        Runs on the event loop: between the checks and the removal nothing else runs, so a request that
+        gets the version afterwards builds it again."""
+        now = self._clock()
+        freed = []
+        for version, backend in list(self._backends.items()):
+            if backend.active_requests or version in self._draining or self._locks[version].locked():
+                self._last_used[version] = now
+            elif now - self._last_used.get(version, now) >= idle_s:
+                await self.unload(version, wait=False, state=VersionState.IDLE)
+                freed.append(version)
+        return freed
+
+    async def unload(self, version: str, *, wait: bool = True,
+                     state: VersionState = VersionState.NOT_LOADED) -> None:
         """Free a version's memory; the next request builds it again.
 
         With requests in flight it waits for them (new requests for the version wait too), or raises
@@ -162,9 +184,21 @@ class ModelManager:
             finally:
                 self._draining.discard(version)
             del self._backends[version]
-            self._states[version] = VersionState.NOT_LOADED
+            self._states[version] = state
         del backend
         gc.collect()
         if self.device == "cuda":
             torch.cuda.empty_cache()
-        logger.info("model {} unloaded", version)
+        logger.info("model {} unloaded{}", version, " (idle)" if state is VersionState.IDLE else "")
+
+
+async def unload_when_idle(manager: ModelManager, idle_s: float) -> None:
+    """Runs until cancelled: every few seconds (a quarter of ``idle_s``, at most 30 s) frees the versions
+    idle for ``idle_s`` seconds (IDLE_UNLOAD_S)."""
+    interval = min(max(idle_s / 4, 0.05), 30.0)
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await manager.unload_idle(idle_s)
+        except Exception as exc:   # keep sweeping: one failed unload must not end idle unloading
+            logger.error("idle unload failed: {}", exc)

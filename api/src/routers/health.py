@@ -10,7 +10,8 @@ router = APIRouter(tags=["Health"])
 
 @router.get("/health", summary="Readiness: 200 once the default version can serve")
 async def health(manager: ManagerDep, scheduler: SchedulerDep):
-    ready = manager.state(manager.default_version) == VersionState.READY and scheduler.alive
+    # A version freed for idleness is ready too: the next request builds it again.
+    ready = manager.state(manager.default_version) in (VersionState.READY, VersionState.IDLE) and scheduler.alive
     body = {"status": "ok" if ready else "unavailable", "default_version": manager.default_version,
             "device": manager.device, "versions": manager.status(), "inference_worker_alive": scheduler.alive,
             "inference_worker_restarts": scheduler.stats.worker_restarts}

@@ -91,7 +91,7 @@ class ModelCard(BaseModel):
     created: int
     owned_by: str = "kokoro"
     version: str = Field(description="The Kokoro generation this id speaks with")
-    state: str = Field(description="not_loaded, loading, ready, missing_files or failed")
+    state: str = Field(description="not_loaded, unloaded_idle, loading, ready, missing_files or failed")
 
 
 class ModelList(BaseModel):

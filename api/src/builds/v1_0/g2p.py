@@ -1,7 +1,9 @@
 """Kokoro v1.0's G2P, as the `kokoro` package does it: misaki for English (espeak-ng for words it does not
 know), misaki's espeak G2P for es/fr/hi/it/pt-br, misaki's ja/zh when their extras are installed."""
+import importlib
 import re
 import threading
+from collections.abc import Callable
 
 from ...core.exceptions import InvalidRequest
 from ...core.phonemes import G2P, PhonemeToken
@@ -12,6 +14,10 @@ LANGUAGES = {
 }
 LANG_ALIASES = {"en-us": "a", "en": "a", "en-gb": "b", "es": "e", "fr-fr": "f", "fr": "f", "hi": "h",
                 "it": "i", "pt-br": "p", "pt": "p", "ja": "j", "zh": "z"}
+# Languages whose G2P lives in an optional extra of this project: language code -> (extra, modules it
+# brings that the G2P imports).
+OPTIONAL_LANGUAGES = {"j": ("ja", ("pyopenjtalk", "misaki.ja")),
+                      "z": ("zh", ("jieba", "cn2an", "pypinyin", "misaki.zh"))}
 _WORD_GROUP = re.compile(r"\S+(?:\s+\S+){0,7}\s*")
 # misaki reads a word (a run without whitespace) by trying every span of its subtokens ("a", "-", "1",
 # "Ab"...) against its lexicon: cubic in their count, so 250 characters of "a1a1..." took 22 s and 500
@@ -107,9 +113,27 @@ class PhraseG2P:
         return tokens
 
 
+def require_language(lang: str, import_module: Callable[[str], object] = importlib.import_module) -> None:
+    """Nothing when ``lang``'s G2P can be imported (or needs no extra); else ``InvalidRequest`` (400,
+    ``language_unavailable``) naming the extra to install and how."""
+    if lang not in OPTIONAL_LANGUAGES:
+        return
+    extra, modules = OPTIONAL_LANGUAGES[lang]
+    for module in modules:
+        try:
+            import_module(module)
+        except ImportError as exc:
+            raise InvalidRequest(
+                f"{LANGUAGES[lang]} needs the optional extra kokoro-server[{extra}], not installed on this "
+                f"server (missing {exc.name or module}): install it with `pip install -e '.[{extra}]'` or "
+                f"`bash scripts/install.sh --lang {extra}`", param="lang_code", code="language_unavailable",
+            ) from exc
+
+
 def make_g2p(lang: str) -> G2P:
     if lang in "ab":
         return english_g2p(british=lang == "b")
+    require_language(lang)
     try:
         if lang == "j":
             # misaki's default ("cutlet") needs unidic's dictionary, a download; pyopenjtalk-plus ships
