@@ -38,6 +38,9 @@ from .services.download_links import DownloadStore, UnsafeFolder
 from .services.speech import SpeechService
 from .services.warm_up import WarmUp
 
+# Served under /v1 and at the root: /audio/speech, /audio/voices, /audio/models, /models ... (not in the schema twice)
+OPENAI_ROUTERS = (openai_compatible.router, models.router, voice_routes.router)
+
 
 def configure_logging(settings: Settings) -> None:
     logger.remove()
@@ -129,14 +132,16 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                        allow_headers=["*"], expose_headers=["X-Seed", "X-Model-Version", "X-Request-ID", "X-Download-Path"])
     app.add_middleware(RequestIdMiddleware)
-    app.include_router(openai_compatible.router)
-    app.include_router(models.router)
+    app.include_router(openai_compatible.router, prefix="/v1")
+    app.include_router(models.router, prefix="/v1")
     app.include_router(health.router)
     app.include_router(metrics.router)
     if settings.enable_dev_routes:
         app.include_router(dev.router)
-    app.include_router(voice_routes.router)
+    app.include_router(voice_routes.router, prefix="/v1")
     app.include_router(download_routes.router)
+    for router in OPENAI_ROUTERS:   # again without /v1 (Home Assistant's openai_tts and others), same handlers
+        app.include_router(router, include_in_schema=False)
     if settings.enable_web_ui:
         mount_web_ui(app)
     return app

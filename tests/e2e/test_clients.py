@@ -28,3 +28,38 @@ def test_audio_models_lists_the_models(plain):
     for card in body["data"]:
         assert {"id", "object", "created", "owned_by"} <= set(card) and card["object"] == "model"
     assert {"kokoro", "tts-1", "kokoro-v1_0", "kokoro-v0_19"} <= {card["id"] for card in body["data"]}
+
+
+@pytest.mark.parametrize("path", ["/audio/voices", "/audio/models", "/models", "/models/tts-1"])
+def test_paths_without_v1_answer_as_with_it(plain, path):
+    alias, versioned = httpx.get(plain.url + path), httpx.get(plain.url + "/v1" + path)
+    assert alias.status_code == 200, alias.text
+    assert alias.json() == versioned.json()
+
+
+def test_speech_and_combine_without_v1(plain):
+    seeded = {**SPEECH, "seed": 3}
+    r = httpx.post(plain.url + "/audio/speech", json=seeded, timeout=60)
+    assert r.status_code == 200 and r.headers["x-model-version"] == "v1_0"
+    assert r.content == httpx.post(plain.url + "/v1/audio/speech", json=seeded, timeout=60).content
+    combined = httpx.post(plain.url + "/audio/voices/combine", json={"voices": "af_heart+af_bella"}, timeout=60)
+    assert combined.status_code == 200 and combined.headers["x-voice"]
+    assert_envelope(httpx.post(plain.url + "/audio/speech", json={**SPEECH, "voice": "nobody"}), 400, "voice")
+
+
+def test_paths_without_v1_pass_admission(plain):
+    """A stalled body on /audio/speech is cut off by the same admission middleware (408)."""
+    from tests.e2e.test_stalled_bodies import read_answer, stalled_socket
+
+    sock = stalled_socket(plain, path="/audio/speech")
+    try:
+        answer = read_answer(sock)
+        assert answer.startswith(b"HTTP/1.1 408") and b'"body_timeout"' in answer, answer[:200]
+    finally:
+        sock.close()
+
+
+def test_the_schema_lists_each_path_once(plain):
+    paths = httpx.get(plain.url + "/openapi.json").json()["paths"]
+    assert "/v1/audio/speech" in paths and "/v1/audio/models" in paths
+    assert not [p for p in paths if p.startswith(("/audio/", "/models"))]

@@ -61,3 +61,9 @@ def test_the_servers_own_pages_are_never_refused(narrowed):
     r = httpx.post(narrowed.url + "/v1/audio/speech", json=SPEECH, timeout=60,
                    headers={"Origin": narrowed.url, "Host": host})
     assert r.status_code == 200
+
+
+def test_a_disallowed_origin_is_refused_without_v1_too(narrowed):
+    r = httpx.post(narrowed.url + "/audio/speech", json=SPEECH, headers={"Origin": "http://evil.example"},
+                   timeout=60)
+    assert assert_envelope(r, 403)["code"] == "origin_not_allowed"

@@ -206,15 +206,15 @@ def _replay(body: bytes, receive):
 class AdmissionMiddleware:
     """Caps the work requests in flight at MAX_INFLIGHT_PER_WORKER (429) and refuses all while draining (503).
 
-    Work requests are POSTs under ``work_prefixes`` (speech and its relatives). Their body is read whole
-    first, within ``body_timeout_s`` (else 408), and only then do they count against the cap: a client that
-    sends headers and then stalls holds no slot. Everything else passes uncounted, so listings, metrics and
+    Work requests are POSTs under ``work_prefixes`` (speech and its relatives, with or without /v1). Their
+    body is read whole first, within ``body_timeout_s`` (else 408), and only then do they count against the
+    cap: a client that sends headers and then stalls holds no slot. Everything else passes uncounted, so listings, metrics and
     probes answer whatever the load. While draining (SIGTERM), any request but the probes gets 503 +
     Retry-After, and readiness (``/health``) answers 503 "draining" so that a load balancer stops sending; liveness
     stays as it is. Every refusal is an OpenAI envelope.
     """
 
-    def __init__(self, app, admission: Admission, work_prefixes: tuple[str, ...] = ("/v1/audio/", "/dev/"),
+    def __init__(self, app, admission: Admission, work_prefixes: tuple[str, ...] = ("/v1/audio/", "/audio/", "/dev/"),
                  probe_prefixes: tuple[str, ...] = ("/health", "/metrics"), body_timeout_s: float = 15.0):
         self.app = app
         self.admission = admission

@@ -7,7 +7,7 @@ from ..dependencies import ManagerDep, SettingsDep
 from ..inference.model_manager import ModelManager
 from ..structures.schemas import ModelCard, ModelList
 
-router = APIRouter(prefix="/v1", tags=["Models"])
+router = APIRouter(tags=["Models"])   # mounted under /v1 and, for clients that drop it, at the root (main)
 _CREATED = 1735689600  # 2025-01-01, a fixed date: ids are stable across restarts
 
 

@@ -15,7 +15,7 @@ from ..structures.schemas import SpeechRequest, VoiceInfo, VoiceList
 from .audio_response import audio_headers, audio_response
 from .downloads import download_path
 
-router = APIRouter(prefix="/v1", tags=["OpenAI compatible"])
+router = APIRouter(tags=["OpenAI compatible"])   # mounted under /v1 and at the root (main)
 
 
 def _log(job: SpeechJob, request: SpeechRequest, log_input_text: bool, status: str) -> None:

@@ -19,7 +19,7 @@ from ..core.exceptions import Forbidden, InvalidRequest, UnsupportedMediaType, q
 from ..dependencies import ManagerDep, SettingsDep
 from ..inference.voices import MAX_MIX_TERMS, is_voice_name
 
-router = APIRouter(prefix="/v1", tags=["Voices"])
+router = APIRouter(tags=["Voices"])   # mounted under /v1 and at the root (main)
 
 
 class CombineRequest(BaseModel):
