@@ -24,7 +24,7 @@ from .core.config import Settings, get_settings
 from .core.errors import install_error_handlers
 from .core.exceptions import DomainError
 from .core.middleware import (Admission, AdmissionMiddleware, ApiKeyMiddleware, BodyLimitMiddleware,
-                              OriginMiddleware, RequestIdMiddleware)
+                              JsonBodyMiddleware, OriginMiddleware, RequestIdMiddleware)
 from .core.shutdown import GracefulShutdown
 from .inference.fetch_weights import MissingModelFiles, ensure_version_files
 from .inference.faulty_backend import build_faulty_backend
@@ -123,7 +123,9 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
                                         settings.temp_file_max_age_s)
     install_error_handlers(app)
     # Last added runs first: ids for everything, then CORS (answers preflights), origins (refuses a
-    # disallowed site's simple requests), keys, body limit, admission (in-flight cap, shutdown drain).
+    # disallowed site's simple requests), keys, body limit, admission (in-flight cap, shutdown drain), JSON
+    # bodies (no Content-Type: read as JSON; another type: 415).
+    app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(AdmissionMiddleware, admission=app.state.admission,
                        body_timeout_s=settings.body_read_timeout_s)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)

@@ -1,6 +1,8 @@
 """The paths and habits of clients people already use: Open WebUI (/v1/audio/models), Home Assistant and
 others (no /v1 prefix), curl-like clients (a JSON body without Content-Type), voice pickers (language,
 accent and gender of each voice), and listings that never wait for a model build."""
+import json
+
 import httpx
 import pytest
 
@@ -63,3 +65,22 @@ def test_the_schema_lists_each_path_once(plain):
     paths = httpx.get(plain.url + "/openapi.json").json()["paths"]
     assert "/v1/audio/speech" in paths and "/v1/audio/models" in paths
     assert not [p for p in paths if p.startswith(("/audio/", "/models"))]
+
+
+def test_a_json_body_without_content_type_is_read_as_json(plain):
+    raw = json.dumps({**SPEECH, "seed": 5}).encode()
+    r = httpx.post(plain.url + "/v1/audio/speech", content=raw, timeout=60)   # httpx sends no Content-Type here
+    assert "content-type" not in r.request.headers
+    assert r.status_code == 200, r.text
+    assert r.content == httpx.post(plain.url + "/v1/audio/speech", json={**SPEECH, "seed": 5}, timeout=60).content
+    r = httpx.post(plain.url + "/v1/audio/voices/combine", content=b'{"voices": "af_heart+af_bella"}', timeout=60)
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+@pytest.mark.parametrize("path", ["/v1/audio/speech", "/audio/speech", "/v1/audio/voices/combine"])
+def test_a_wrong_content_type_gets_415_naming_the_fix(plain, path, content_type):
+    r = httpx.post(plain.url + path, content=json.dumps(SPEECH).encode(), headers={"Content-Type": content_type},
+                   timeout=60)
+    error = assert_envelope(r, 415, words=("Content-Type: application/json",))
+    assert error["code"] == "unsupported_media_type"
