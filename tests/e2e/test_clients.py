@@ -2,11 +2,12 @@
 others (no /v1 prefix), curl-like clients (a JSON body without Content-Type), voice pickers (language,
 accent and gender of each voice), and listings that never wait for a model build."""
 import json
+import time
 
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess
+from tests.conftest import V0_19_TEST_VOICES, ServerProcess
 from tests.e2e.test_errors import assert_envelope
 
 SPEECH = {"input": "Hello.", "voice": "af_heart", "response_format": "pcm"}
@@ -96,3 +97,17 @@ def test_voices_come_with_language_accent_and_gender(plain):
     assert details["bm_george"]["language"] == "en-GB" and details["bm_george"]["gender"] == "male"
     assert httpx.get(plain.url + "/v1/audio/voices", params={"legacy": "true"}).json() == \
         {"voices": [v["id"] for v in body["voices"]]}
+
+
+def test_listing_voices_of_an_unbuilt_version_does_not_build_it(plain):
+    assert httpx.get(plain.url + "/health").json()["versions"]["v0_19"]["state"] == "not_loaded"
+    began = time.monotonic()
+    r = httpx.get(plain.url + "/v1/audio/voices", params={"model": "kokoro-v0_19"}, timeout=60)
+    elapsed = time.monotonic() - began
+    assert r.status_code == 200, r.text
+    assert [v["id"] for v in r.json()["voices"]] == sorted(V0_19_TEST_VOICES)
+    assert elapsed < 2, f"listing took {elapsed:.1f}s"
+    models = {m["id"]: m for m in httpx.get(plain.url + "/v1/models").json()["data"]}
+    assert models["kokoro-v0_19"]["state"] == "not_loaded"
+    assert httpx.get(plain.url + "/health").json()["versions"]["v0_19"]["state"] == "not_loaded"
+    assert "model v0_19 ready" not in plain.log()

@@ -65,8 +65,7 @@ async def list_voices(manager: ManagerDep,
                       model: Optional[str] = Query(None, description="A model id; default: the default version"),
                       legacy: bool = Query(False, description="Plain list of names (no details)")):
     version = manager.version_for(model) if model else manager.default_version
-    backend = await manager.get(version)
-    names = backend.voices.names()
+    names = manager.voice_names(version)   # from the version's folders: never waits for a model build
     if legacy:
         return {"voices": names}
     return VoiceList(voices=[VoiceInfo(id=name, name=name) for name in names],
