@@ -1,8 +1,44 @@
-"""``python -m api`` (or ``kokoro-server``): run the server with uvicorn on HOST:PORT from the settings."""
+"""``python -m api`` (or ``kokoro-server``): run the server with uvicorn on HOST:PORT from the settings.
+
+Flags override the setting of the same name (``--port`` beats PORT, from the environment or ``.env``);
+``--help`` lists them and starts nothing.
+"""
+import argparse
+import os
 import sys
+from typing import MutableMapping, Optional, Sequence
+
+# flag destination -> the setting's environment variable. Flags travel as environment variables so that
+# every uvicorn worker process (WORKERS > 1) builds the same Settings.
+FLAG_SETTINGS = {"host": "HOST", "port": "PORT", "workers": "WORKERS", "model_dir": "MODEL_DIR",
+                 "device": "DEVICE", "engine": "ENGINE"}
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kokoro-server", description="OpenAI-compatible text-to-speech server for Kokoro-82M. Each flag "
+        "overrides the environment variable named in its help; every other setting comes from the environment "
+        "(see README, Settings).")
+    parser.add_argument("--host", help="address to bind (HOST, default 0.0.0.0)")
+    parser.add_argument("--port", type=int, help="port to bind, 0 for any free one (PORT, default 8880)")
+    parser.add_argument("--workers", type=int, help="server processes, each with its own model (WORKERS, default 1)")
+    parser.add_argument("--model-dir", help="folder holding v1_0/ and v0_19/ (MODEL_DIR)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where the model runs (DEVICE, default auto)")
+    parser.add_argument("--engine", help="CPU engine: auto or torch-fp32 (ENGINE, default auto)")
+    return parser
+
+
+def apply_flags(args: argparse.Namespace, environ: MutableMapping[str, str]) -> None:
+    """Write each given flag over its setting's environment variable; flags not given leave it alone."""
+    for dest, variable in FLAG_SETTINGS.items():
+        value = getattr(args, dest)
+        if value is not None:
+            environ[variable] = str(value)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    apply_flags(build_parser().parse_args(argv), os.environ)   # --help exits here, before any heavy import
+
     import uvicorn
 
     from .src.builds import VERSIONS
@@ -25,6 +61,7 @@ def main() -> None:
                     log_level=settings.log_level.lower(), workers=workers)
     finally:
         metrics_multiprocess.remove_directory(metrics_dir)
+    return 0
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     allow_model_unload: bool = False
     download_model: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    engine: str = "auto"   # CPU engine: auto or torch-fp32 (more engines: issue 15)
     torch_threads: int = Field(0, ge=0)
     default_voice: str = "af_heart"
     preload_voices: Annotated[list[str], NoDecode] = Field(default_factory=list)
