@@ -39,14 +39,12 @@ def apply_flags(args: argparse.Namespace, environ: MutableMapping[str, str]) -> 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     apply_flags(build_parser().parse_args(argv), os.environ)   # --help exits here, before any heavy import
 
-    import uvicorn
-
     from .src.builds import VERSIONS
     from .src.core import metrics_multiprocess
-    from .src.core.config import get_settings
+    from .src.core.config import Settings
     from .src.inference.fetch_weights import MissingModelFiles, ensure_version_files
 
-    settings = get_settings()
+    settings = Settings()   # this process's own; the app builds its own after serve() exports the bound port
     try:  # before uvicorn starts workers, so N workers do not download (or fail) N times
         ensure_version_files(VERSIONS[settings.default_model_version], settings.model_dir,
                              download=settings.download_model)
@@ -57,11 +55,27 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # Before uvicorn spawns the workers: they inherit the variable and aggregate /metrics through it.
     metrics_dir = metrics_multiprocess.prepare_directory(workers)
     try:
-        uvicorn.run("api.src.main:app", host=settings.host, port=settings.port,
-                    log_level=settings.log_level.lower(), workers=workers)
+        return serve(settings.host, settings.port, workers, settings.log_level.lower())
     finally:
         metrics_multiprocess.remove_directory(metrics_dir)
-    return 0
+
+
+def serve(host: str, port: int, workers: int, log_level: str) -> int:
+    """Bind HOST:PORT here (port 0: any free one), export the port actually bound as PORT, then run the app
+    on that socket in ``workers`` processes. The app's start-up lines (address, device, model versions,
+    web UI URL) so name the real port; uvicorn logs "Uvicorn running on ..." as it binds."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config("api.src.main:app", host=host, port=port, log_level=log_level, workers=workers)
+    sock = config.bind_socket()
+    os.environ["PORT"] = str(sock.getsockname()[1])   # before the app (or its workers) read the settings
+    if workers > 1:
+        Multiprocess(config, sockets=[sock]).run()
+        return 0
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    return 0 if server.started else 3   # 3: uvicorn's own code for a start-up failure
 
 
 if __name__ == "__main__":

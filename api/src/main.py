@@ -33,7 +33,7 @@ from .inference.model_manager import ModelManager, build_backend
 from .inference.scheduler import InferenceScheduler, apply_gpu_memory_cap, resolve_batch_size
 from .routers import dev, health, metrics, models, openai_compatible
 from .routers import downloads as download_routes, voices as voice_routes
-from .routers.web import PREFIX as WEB_PREFIX, mount_web_ui
+from .routers.web import PREFIX as WEB_PREFIX, mount_web_ui, web_ui_url
 from .services.download_links import DownloadStore, UnsafeFolder
 from .services.speech import SpeechService
 from .services.warm_up import WarmUp
@@ -83,6 +83,9 @@ async def lifespan(app: FastAPI):
     if not GracefulShutdown(app.state.admission, app.state.scheduler.close_all, settings.shutdown_grace_s).install():
         logger.debug("SIGTERM drain not installed (not on the main thread, or no server handler)")
     logger.info("ready: http://{}:{} (device {})", settings.host, settings.port, manager.device)
+    logger.info("model versions: {}", ", ".join(f"{v} {state}" for v, state in manager.availability().items()))
+    if settings.enable_web_ui:
+        logger.info("web UI: {}", web_ui_url(settings.host, settings.port))
     yield
     app.state.scheduler.stop()
     supervisor.cancel()

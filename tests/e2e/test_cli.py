@@ -1,9 +1,12 @@
 """``python -m api`` (``kokoro-server``) as a user runs it: ``--help``, flags over the environment."""
+import re
 import subprocess
 import sys
 import time
 
-from tests.conftest import REPO_ROOT
+import httpx
+
+from tests.conftest import REPO_ROOT, ServerProcess, free_port
 
 FLAGS = ("--host", "--port", "--workers", "--model-dir", "--device", "--engine")
 
@@ -24,3 +27,30 @@ def test_an_unknown_flag_is_refused(tmp_path):
     done = subprocess.run([sys.executable, "-m", "api", "--no-such-flag"], cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "MODEL_DIR": str(tmp_path)})
     assert done.returncode == 2 and "--no-such-flag" in done.stderr
+
+
+def test_flags_beat_the_environment_and_the_log_names_what_was_bound(model_dir, tmp_path):
+    """--port 0 while PORT says otherwise: the log gives the port actually bound, the device, the model
+    versions and a web UI URL a browser can open; the server answers there."""
+    env_port = free_port()
+    proc = ServerProcess(tmp_path / "no-models-here", tmp_path / "server.log", host="0.0.0.0", port=env_port)
+    proc._log = open(proc.log_path, "wb")
+    proc.proc = subprocess.Popen([sys.executable, "-m", "api", "--host", "127.0.0.1", "--port", "0",
+                                  "--model-dir", str(model_dir), "--device", "cpu", "--workers", "1"],
+                                 cwd=REPO_ROOT, env=proc.env, stdout=proc._log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while "web UI: " not in proc.log() and proc.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.25)
+        log = proc.log()
+        match = re.search(r"web UI: http://127\.0\.0\.1:(\d+)/web/", log)
+        assert match, log
+        port = int(match.group(1))
+        assert port not in (0, env_port)
+        assert f"ready: http://127.0.0.1:{port} (device cpu)" in log
+        assert "model versions: v1_0 ready, v0_19 on disk (built on first use)" in log
+        proc.url = f"http://127.0.0.1:{port}"
+        proc.wait_ready(30)
+        assert httpx.get(proc.url + "/web/").status_code == 200
+    finally:
+        proc.stop()

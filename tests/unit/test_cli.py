@@ -29,3 +29,11 @@ def test_flags_not_given_leave_the_environment_alone():
 def test_engine_defaults_to_auto(monkeypatch):
     monkeypatch.delenv("ENGINE", raising=False)
     assert Settings(_env_file=None).engine == "auto"
+
+
+def test_the_web_ui_url_opens_in_a_local_browser():
+    from api.src.routers.web import web_ui_url
+
+    assert web_ui_url("0.0.0.0", 8880) == "http://127.0.0.1:8880/web/"
+    assert web_ui_url("::", 8880) == "http://[::1]:8880/web/"
+    assert web_ui_url("192.168.1.5", 9000) == "http://192.168.1.5:9000/web/"

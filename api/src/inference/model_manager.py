@@ -99,6 +99,20 @@ class ModelManager:
             for version in self.versions
         }
 
+    def availability(self) -> dict[str, str]:
+        """Per version, for the start-up log: its state once built (or tried), else whether its files are on
+        disk (built on first use) or must be fetched first. Looks at files only; builds nothing."""
+        model_dir = self.settings.model_dir
+        described = {}
+        for version, spec in self.versions.items():
+            if self._states[version] is not VersionState.NOT_LOADED:
+                described[version] = self._states[version].value
+            elif spec.missing_files(model_dir):
+                described[version] = f"not on disk (fetch: kokoro-download --version {version})"
+            else:
+                described[version] = "on disk (built on first use)"
+        return described
+
     def versions_with_voice(self, name: str) -> list[str]:
         """Versions with a built-in or saved pack of that name (loaded or not)."""
         model_dir = self.settings.model_dir
