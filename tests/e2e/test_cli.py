@@ -54,3 +54,15 @@ def test_flags_beat_the_environment_and_the_log_names_what_was_bound(model_dir, 
         assert httpx.get(proc.url + "/web/").status_code == 200
     finally:
         proc.stop()
+
+
+def test_offline_with_no_weights_fails_fast_naming_files_folder_and_variables(tmp_path):
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "api", "--port", "0"], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=60, env={"PATH": "/usr/bin:/bin", "MODEL_DIR": str(tmp_path), "HF_HUB_OFFLINE": "1",
+                                           "DOWNLOAD_MODEL": "true", "HOME": str(tmp_path)})
+    assert time.monotonic() - began < 5
+    assert done.returncode == 1
+    for text in ("config.json", "kokoro-v1_0.pth", f"Put them in {tmp_path / 'v1_0'}", "HF_HUB_OFFLINE=1",
+                 "HF_ENDPOINT"):
+        assert text in done.stderr, done.stderr
