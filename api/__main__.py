@@ -1,16 +1,50 @@
-"""``python -m api`` (or ``kokoro-server``): run the server with uvicorn on HOST:PORT from the settings."""
+"""``python -m api`` (or ``kokoro-server``): run the server with uvicorn on HOST:PORT from the settings.
+
+Flags override the setting of the same name (``--port`` beats PORT, from the environment or ``.env``);
+``--help`` lists them and starts nothing.
+"""
+import argparse
+import os
 import sys
+from typing import MutableMapping, Optional, Sequence
+
+# flag destination -> the setting's environment variable. Flags travel as environment variables so that
+# every uvicorn worker process (WORKERS > 1) builds the same Settings.
+FLAG_SETTINGS = {"host": "HOST", "port": "PORT", "workers": "WORKERS", "model_dir": "MODEL_DIR",
+                 "device": "DEVICE", "engine": "ENGINE"}
 
 
-def main() -> None:
-    import uvicorn
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kokoro-server", description="OpenAI-compatible text-to-speech server for Kokoro-82M. Each flag "
+        "overrides the environment variable named in its help; every other setting comes from the environment "
+        "(see README, Settings).")
+    parser.add_argument("--host", help="address to bind (HOST, default 0.0.0.0)")
+    parser.add_argument("--port", type=int, help="port to bind, 0 for any free one (PORT, default 8880)")
+    parser.add_argument("--workers", type=int, help="server processes, each with its own model (WORKERS, default 1)")
+    parser.add_argument("--model-dir", help="folder holding v1_0/ and v0_19/ (MODEL_DIR)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where the model runs (DEVICE, default auto)")
+    parser.add_argument("--engine", help="CPU engine: auto or torch-fp32 (ENGINE, default auto)")
+    return parser
+
+
+def apply_flags(args: argparse.Namespace, environ: MutableMapping[str, str]) -> None:
+    """Write each given flag over its setting's environment variable; flags not given leave it alone."""
+    for dest, variable in FLAG_SETTINGS.items():
+        value = getattr(args, dest)
+        if value is not None:
+            environ[variable] = str(value)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    apply_flags(build_parser().parse_args(argv), os.environ)   # --help exits here, before any heavy import
 
     from .src.builds import VERSIONS
     from .src.core import metrics_multiprocess
-    from .src.core.config import get_settings
+    from .src.core.config import Settings
     from .src.inference.fetch_weights import MissingModelFiles, ensure_version_files
 
-    settings = get_settings()
+    settings = Settings()   # this process's own; the app builds its own after serve() exports the bound port
     try:  # before uvicorn starts workers, so N workers do not download (or fail) N times
         ensure_version_files(VERSIONS[settings.default_model_version], settings.model_dir,
                              download=settings.download_model)
@@ -21,10 +55,27 @@ def main() -> None:
     # Before uvicorn spawns the workers: they inherit the variable and aggregate /metrics through it.
     metrics_dir = metrics_multiprocess.prepare_directory(workers)
     try:
-        uvicorn.run("api.src.main:app", host=settings.host, port=settings.port,
-                    log_level=settings.log_level.lower(), workers=workers)
+        return serve(settings.host, settings.port, workers, settings.log_level.lower())
     finally:
         metrics_multiprocess.remove_directory(metrics_dir)
+
+
+def serve(host: str, port: int, workers: int, log_level: str) -> int:
+    """Bind HOST:PORT here (port 0: any free one), export the port actually bound as PORT, then run the app
+    on that socket in ``workers`` processes. The app's start-up lines (address, device, model versions,
+    web UI URL) so name the real port; uvicorn logs "Uvicorn running on ..." as it binds."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config("api.src.main:app", host=host, port=port, log_level=log_level, workers=workers)
+    sock = config.bind_socket()
+    os.environ["PORT"] = str(sock.getsockname()[1])   # before the app (or its workers) read the settings
+    if workers > 1:
+        Multiprocess(config, sockets=[sock]).run()
+        return 0
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    return 0 if server.started else 3   # 3: uvicorn's own code for a start-up failure
 
 
 if __name__ == "__main__":

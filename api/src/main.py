@@ -24,7 +24,7 @@ from .core.config import Settings, get_settings
 from .core.errors import install_error_handlers
 from .core.exceptions import DomainError
 from .core.middleware import (Admission, AdmissionMiddleware, ApiKeyMiddleware, BodyLimitMiddleware,
-                              OriginMiddleware, RequestIdMiddleware)
+                              JsonBodyMiddleware, OriginMiddleware, RequestIdMiddleware)
 from .core.shutdown import GracefulShutdown
 from .inference.fetch_weights import MissingModelFiles, ensure_version_files
 from .inference.faulty_backend import build_faulty_backend
@@ -33,10 +33,13 @@ from .inference.model_manager import ModelManager, build_backend, unload_when_id
 from .inference.scheduler import InferenceScheduler, apply_gpu_memory_cap, resolve_batch_size
 from .routers import dev, health, metrics, models, openai_compatible
 from .routers import downloads as download_routes, voices as voice_routes
-from .routers.web import PREFIX as WEB_PREFIX, mount_web_ui
+from .routers.web import PREFIX as WEB_PREFIX, mount_web_ui, web_ui_url
 from .services.download_links import DownloadStore, UnsafeFolder
 from .services.speech import SpeechService
 from .services.warm_up import WarmUp
+
+# Served under /v1 and at the root: /audio/speech, /audio/voices, /audio/models, /models ... (not in the schema twice)
+OPENAI_ROUTERS = (openai_compatible.router, models.router, voice_routes.router)
 
 
 def configure_logging(settings: Settings) -> None:
@@ -82,6 +85,9 @@ async def lifespan(app: FastAPI):
     if not GracefulShutdown(app.state.admission, app.state.scheduler.close_all, settings.shutdown_grace_s).install():
         logger.debug("SIGTERM drain not installed (not on the main thread, or no server handler)")
     logger.info("ready: http://{}:{} (device {})", settings.host, settings.port, manager.device)
+    logger.info("model versions: {}", ", ".join(f"{v} {state}" for v, state in manager.availability().items()))
+    if settings.enable_web_ui:
+        logger.info("web UI: {}", web_ui_url(settings.host, settings.port))
     yield
     app.state.scheduler.stop()
     supervisor.cancel()
@@ -124,7 +130,9 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
                                         settings.temp_file_max_age_s)
     install_error_handlers(app)
     # Last added runs first: ids for everything, then CORS (answers preflights), origins (refuses a
-    # disallowed site's simple requests), keys, body limit, admission (in-flight cap, shutdown drain).
+    # disallowed site's simple requests), keys, body limit, admission (in-flight cap, shutdown drain), JSON
+    # bodies (no Content-Type: read as JSON; another type: 415).
+    app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(AdmissionMiddleware, admission=app.state.admission,
                        body_timeout_s=settings.body_read_timeout_s)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
@@ -133,14 +141,16 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["*"],
                        allow_headers=["*"], expose_headers=["X-Seed", "X-Model-Version", "X-Request-ID", "X-Download-Path"])
     app.add_middleware(RequestIdMiddleware)
-    app.include_router(openai_compatible.router)
-    app.include_router(models.router)
+    app.include_router(openai_compatible.router, prefix="/v1")
+    app.include_router(models.router, prefix="/v1")
     app.include_router(health.router)
     app.include_router(metrics.router)
     if settings.enable_dev_routes:
         app.include_router(dev.router)
-    app.include_router(voice_routes.router)
+    app.include_router(voice_routes.router, prefix="/v1")
     app.include_router(download_routes.router)
+    for router in OPENAI_ROUTERS:   # again without /v1 (Home Assistant's openai_tts and others), same handlers
+        app.include_router(router, include_in_schema=False)
     if settings.enable_web_ui:
         mount_web_ui(app)
     return app

@@ -1,5 +1,7 @@
 """A site CORS_ORIGINS does not allow cannot make the server work through CORS-simple requests, and the
 voice combiner reads JSON only (text/plain is what a browser sends cross-site without a preflight)."""
+import json
+
 import httpx
 import pytest
 
@@ -61,3 +63,15 @@ def test_the_servers_own_pages_are_never_refused(narrowed):
     r = httpx.post(narrowed.url + "/v1/audio/speech", json=SPEECH, timeout=60,
                    headers={"Origin": narrowed.url, "Host": host})
     assert r.status_code == 200
+
+
+def test_a_disallowed_origin_is_refused_without_v1_too(narrowed):
+    r = httpx.post(narrowed.url + "/audio/speech", json=SPEECH, headers={"Origin": "http://evil.example"},
+                   timeout=60)
+    assert assert_envelope(r, 403)["code"] == "origin_not_allowed"
+
+
+def test_a_disallowed_origin_is_refused_for_a_body_without_content_type(narrowed):
+    r = httpx.post(narrowed.url + "/v1/audio/speech", content=json.dumps(SPEECH).encode(), timeout=60,
+                   headers={"Origin": "http://evil.example"})
+    assert assert_envelope(r, 403)["code"] == "origin_not_allowed"

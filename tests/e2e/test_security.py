@@ -67,3 +67,14 @@ def test_request_ids(locked):
     line = next(line for line in log.splitlines() if "speech-42" in line and "speech version=" in line)
     assert "Logged." not in line          # the input text itself is never logged
     assert "status=ok" in line
+
+
+def test_api_keys_guard_the_paths_without_v1(locked):
+    body = {"input": "Hello.", "voice": "af_heart", "response_format": "wav"}
+    for path, method in (("/audio/speech", "POST"), ("/models", "GET"), ("/audio/voices", "GET"),
+                         ("/audio/models", "GET")):
+        r = httpx.request(method, locked.url + path, json=body if method == "POST" else None)
+        assert assert_envelope(r, 401)["code"] == "invalid_api_key"
+        r = httpx.request(method, locked.url + path, json=body if method == "POST" else None, timeout=60,
+                          headers={"Authorization": "Bearer key-one"})
+        assert r.status_code == 200, r.text

@@ -16,11 +16,22 @@ def guarded(v1_model_dir, tmp_path_factory):
     proc.stop()
 
 
-def stalled_socket(server, partial: bytes = b'{"input": "') -> socket.socket:
+def stalled_socket(server, partial: bytes = b'{"input": "', path: str = "/v1/audio/speech") -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
-    sock.sendall(b"POST /v1/audio/speech HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    sock.sendall(f"POST {path} HTTP/1.1\r\n".encode() + b"Host: 127.0.0.1\r\nContent-Type: application/json\r\n"
                  b"Content-Length: 100\r\n\r\n" + partial)
     return sock
+
+
+def read_answer(sock: socket.socket) -> bytes:
+    """What the server sends back on a raw socket, up to the end of a JSON body (or the close)."""
+    answer = b""
+    while b"\r\n\r\n" not in answer or b"}" not in answer:
+        data = sock.recv(4096)
+        if not data:
+            break
+        answer += data
+    return answer
 
 
 def test_twenty_stalled_bodies_do_not_deny_service(guarded):
@@ -41,12 +52,7 @@ def test_a_stalled_body_gets_408_after_the_timeout(guarded):
     sock = stalled_socket(guarded)
     try:
         began = time.monotonic()
-        answer = b""
-        while b"\r\n\r\n" not in answer or b"}" not in answer:
-            data = sock.recv(4096)
-            if not data:
-                break
-            answer += data
+        answer = read_answer(sock)
         elapsed = time.monotonic() - began
         assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
         assert b'"body_timeout"' in answer and b"BODY_READ_TIMEOUT_S" in answer

@@ -208,3 +208,30 @@ def test_the_real_v0_19_spec_fetches_from_klegacy_folder_v0_19(tmp_path, monkeyp
     assert (folder / "kokoro-v0_19.pth").read_bytes() == b"w"
     assert sorted(p.name for p in (folder / "voices").iterdir()) == ["af.pt", "bf_emma.pt"]
     assert spec.missing_files(tmp_path) == []
+
+
+def test_offline_mode_fails_at_once_naming_files_folder_and_variables(tmp_path, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("the hub must not be called with HF_HUB_OFFLINE=1")
+
+    monkeypatch.setattr(download, "list_repo_files", never)
+    monkeypatch.setattr(download, "hf_hub_download", never)
+    monkeypatch.setattr(download.hf_constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(download.MissingModelFiles) as info:
+        download.ensure_version_files(SPEC, tmp_path, download=True)
+    message = str(info.value)
+    assert str(SPEC.weights_path(tmp_path)) in message and str(SPEC.config_path(tmp_path)) in message
+    assert f"Put them in {SPEC.folder(tmp_path)} (MODEL_DIR/v1_0/)" in message
+    assert "HF_HUB_OFFLINE=1" in message and "HF_ENDPOINT" in message
+
+
+def test_a_failed_download_names_the_offline_variables(tmp_path, monkeypatch):
+    def unreachable(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(download, "list_repo_files", unreachable)
+    monkeypatch.setattr(download, "hf_hub_download", unreachable)
+    monkeypatch.setattr(download.hf_constants, "HF_HUB_OFFLINE", False)
+    message = str(pytest.raises(download.MissingModelFiles, download.ensure_version_files, SPEC, tmp_path,
+                                download=True).value)
+    assert "HF_HUB_OFFLINE" in message and "HF_ENDPOINT" in message and str(SPEC.folder(tmp_path)) in message

@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     idle_unload_s: float = Field(0.0, ge=0)   # free a version unused this long (0: never); rebuilt on demand
     download_model: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    engine: str = "auto"   # CPU engine: auto or torch-fp32 (more engines: issue 15)
     torch_threads: int = Field(0, ge=0)
     default_voice: str = "af_heart"
     preload_voices: Annotated[list[str], NoDecode] = Field(default_factory=list)

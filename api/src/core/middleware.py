@@ -15,8 +15,11 @@ from typing import Iterable, Optional
 from loguru import logger
 
 from .errors import APIError
+from .exceptions import quote
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# POSTs under these paths are work requests with a JSON body: speech and its relatives, with or without /v1
+WORK_PREFIXES = ("/v1/audio/", "/audio/", "/dev/")
 
 
 async def _send_error(send, status: int, message: str, error_type: str, code: str, headers=()) -> None:
@@ -203,18 +206,62 @@ def _replay(body: bytes, receive):
     return replayed
 
 
+def _is_json(media_type: str) -> bool:
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
+def _parses_as_json(body: bytes) -> bool:
+    try:
+        json.loads(body)
+    except ValueError:   # JSONDecodeError, or bytes that are not UTF-8
+        return False
+    return True
+
+
+class JsonBodyMiddleware:
+    """Work requests (POSTs under ``work_prefixes``) carry JSON: reads a body sent without any Content-Type
+    as JSON when it parses (curl-like clients), and refuses any other media type with 415 naming the fix.
+
+    Runs inside OriginMiddleware and AdmissionMiddleware: a disallowed site is refused before its body is
+    looked at, whatever its type, and the body read here is the one admission already holds. A body
+    without a type that does not parse reaches the app unchanged (as before).
+    """
+
+    def __init__(self, app, work_prefixes: tuple[str, ...] = WORK_PREFIXES):
+        self.app = app
+        self.work_prefixes = work_prefixes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith(self.work_prefixes):
+            return await self.app(scope, receive, send)
+        media_type = _header(scope, b"content-type").split(";")[0].strip().lower()
+        if media_type and not _is_json(media_type):
+            # text/plain and forms are also what a browser sends cross-site without a preflight
+            return await _send_error(send, 415, f"this endpoint reads a JSON body: send Content-Type: "
+                                     f"application/json (not {quote(media_type)})", "invalid_request_error",
+                                     "unsupported_media_type")
+        if media_type:
+            return await self.app(scope, receive, send)
+        body = await _read_body(receive)
+        if body is None:
+            return
+        if body and _parses_as_json(body):
+            scope = {**scope, "headers": [*scope.get("headers", ()), (b"content-type", b"application/json")]}
+        await self.app(scope, _replay(body, receive), send)
+
+
 class AdmissionMiddleware:
     """Caps the work requests in flight at MAX_INFLIGHT_PER_WORKER (429) and refuses all while draining (503).
 
-    Work requests are POSTs under ``work_prefixes`` (speech and its relatives). Their body is read whole
-    first, within ``body_timeout_s`` (else 408), and only then do they count against the cap: a client that
-    sends headers and then stalls holds no slot. Everything else passes uncounted, so listings, metrics and
+    Work requests are POSTs under ``work_prefixes`` (speech and its relatives, with or without /v1). Their
+    body is read whole first, within ``body_timeout_s`` (else 408), and only then do they count against the
+    cap: a client that sends headers and then stalls holds no slot. Everything else passes uncounted, so listings, metrics and
     probes answer whatever the load. While draining (SIGTERM), any request but the probes gets 503 +
     Retry-After, and readiness (``/health``) answers 503 "draining" so that a load balancer stops sending; liveness
     stays as it is. Every refusal is an OpenAI envelope.
     """
 
-    def __init__(self, app, admission: Admission, work_prefixes: tuple[str, ...] = ("/v1/audio/", "/dev/"),
+    def __init__(self, app, admission: Admission, work_prefixes: tuple[str, ...] = WORK_PREFIXES,
                  probe_prefixes: tuple[str, ...] = ("/health", "/metrics"), body_timeout_s: float = 15.0):
         self.app = app
         self.admission = admission

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
-from huggingface_hub import hf_hub_download, list_repo_files
+from huggingface_hub import constants as hf_constants, hf_hub_download, list_repo_files
 from huggingface_hub import utils as hf_utils
 
 from ..builds import VERSIONS
@@ -27,7 +27,7 @@ from ..builds.base import RemoteFile, VersionSpec
 
 
 class DownloadError(RuntimeError):
-    """A downloaded file does not match what the spec says it should be."""
+    """A download did not give the files the spec asks for (a mismatch, absent files), or was not allowed."""
 
 
 class MissingModelFiles(RuntimeError):
@@ -48,11 +48,19 @@ class MissingModelFiles(RuntimeError):
         if cause is not None:
             lines.append(f"Downloading them failed: {type(cause).__name__}: {cause}")
         where = f" --model-dir {model_dir}" if model_dir is not None else ""
+        if model_dir is not None:
+            lines.append(f"Put them in {spec.folder(Path(model_dir))} (MODEL_DIR/{spec.version}/), as listed above.")
         lines.append(
             f"Fetch them with `python -m api.src.inference.fetch_weights --version {spec.version}{where}` "
             f"(or `kokoro-download --version {spec.version}{where}`), or start the server with "
             f"DOWNLOAD_MODEL=true to fetch them at start-up (from https://huggingface.co/{spec.repo_id})."
         )
+        if cause is not None:
+            lines.append(
+                "Without internet: copy the files there and set HF_HUB_OFFLINE=1 (no download is tried: a "
+                "missing file fails at once); behind a firewall, HF_ENDPOINT=https://<mirror> downloads "
+                "from a Hugging Face mirror."
+            )
         super().__init__("\n".join(lines))
 
 
@@ -140,14 +148,18 @@ def download_version(
 def ensure_version_files(spec: VersionSpec, model_dir: Path, *, download: bool) -> None:
     """Return when the version's files are in place; otherwise download them (if `download`) or raise.
 
-    Raises MissingModelFiles naming every missing file and the command that fetches them; a failed
-    download (network, hub, hash mismatch) becomes MissingModelFiles with the failure as its cause.
+    Raises MissingModelFiles naming every missing file, their folder and the command that fetches them; a
+    failed download (network, hub, hash mismatch) becomes MissingModelFiles with the failure as its cause.
+    With HF_HUB_OFFLINE=1 no download is tried: it raises at once.
     """
     missing = spec.missing_files(Path(model_dir))
     if not missing:
         return
     if not download:
         raise MissingModelFiles(spec, missing, model_dir=model_dir)
+    if hf_constants.HF_HUB_OFFLINE:   # the hub client would refuse anyway; no retries, no waiting
+        raise MissingModelFiles(spec, missing, DownloadError("HF_HUB_OFFLINE=1 is set, so nothing was downloaded"),
+                                model_dir)
     try:
         download_version(spec, Path(model_dir))
     except Exception as exc:  # noqa: BLE001 - any failure leaves the version unable to start

@@ -14,7 +14,7 @@ from ..builds.base import VersionSpec
 from ..core.config import Settings
 from ..core.exceptions import Conflict, InvalidRequest, ServiceUnavailable, quote
 from .backend import KokoroBackend
-from .voices import VoiceLibrary, load_openai_voice_map
+from .voices import VoiceLibrary, list_voice_names, load_openai_voice_map
 from .weights import load_kmodel
 
 # OpenAI's model names and our generic one speak with the default version.
@@ -103,12 +103,46 @@ class ModelManager:
             for version in self.versions
         }
 
+    def availability(self) -> dict[str, str]:
+        """Per version, for the start-up log: its state once built (or tried), else whether its files are on
+        disk (built on first use) or must be fetched first. Looks at files only; builds nothing."""
+        model_dir = self.settings.model_dir
+        described = {}
+        for version, spec in self.versions.items():
+            if self._states[version] is not VersionState.NOT_LOADED:
+                described[version] = self._states[version].value
+            elif spec.missing_files(model_dir):
+                described[version] = f"not on disk (fetch: kokoro-download --version {version})"
+            else:
+                described[version] = "on disk (built on first use)"
+        return described
+
     def versions_with_voice(self, name: str) -> list[str]:
         """Versions with a built-in or saved pack of that name (loaded or not)."""
         model_dir = self.settings.model_dir
         return [v for v, spec in self.versions.items()
                 if any((folder / f"{name}.pt").is_file()
                        for folder in (spec.voices_dir(model_dir), spec.saved_voices_dir(model_dir)))]
+
+    def _require_files(self, version: str) -> VersionSpec:
+        """The version's spec when its files are in MODEL_DIR; else it is marked missing (503)."""
+        spec = self.versions[version]
+        missing = spec.missing_files(self.settings.model_dir)
+        if missing:
+            self._states[version] = VersionState.MISSING
+            self._errors[version] = "missing " + ", ".join(str(p) for p in missing)
+            raise ServiceUnavailable(
+                f"model version {version} is not installed on this server ({self._errors[version]}); "
+                f"run `python -m api.src.inference.fetch_weights --version {version}`",
+                code="model_unavailable", retry=False)
+        return spec
+
+    def voice_names(self, version: str) -> list[str]:
+        """The version's voices (built-in and saved) from its folders under MODEL_DIR: never builds or
+        waits for a build; a version whose files are missing answers 503 as ``get`` would."""
+        spec = self._require_files(version) if version not in self._backends else self.versions[version]
+        model_dir = self.settings.model_dir
+        return list_voice_names(spec.voices_dir(model_dir), spec.saved_voices_dir(model_dir))
 
     async def get(self, version: str) -> KokoroBackend:
         self._last_used[version] = self._clock()
@@ -118,15 +152,7 @@ class ModelManager:
         async with self._locks[version]:
             if version in self._backends:
                 return self._backends[version]
-            spec = self.versions[version]
-            missing = spec.missing_files(self.settings.model_dir)
-            if missing:
-                self._states[version] = VersionState.MISSING
-                self._errors[version] = "missing " + ", ".join(str(p) for p in missing)
-                raise ServiceUnavailable(
-                    f"model version {version} is not installed on this server ({self._errors[version]}); "
-                    f"run `python -m api.src.inference.fetch_weights --version {version}`",
-                    code="model_unavailable", retry=False)
+            spec = self._require_files(version)
             self._states[version] = VersionState.LOADING
             began = time.perf_counter()
             try:

@@ -84,6 +84,11 @@ def load_openai_voice_map(version: str) -> dict[str, str]:
         return dict(json.load(f).get(version, {}))
 
 
+def list_voice_names(folder: Path, saved_folder: Path) -> list[str]:
+    """The voices of one version from its files alone (built-in and saved packs), sorted; nothing is loaded."""
+    return sorted({p.stem for f in (folder, saved_folder) for p in Path(f).glob("*.pt") if _NAME.fullmatch(p.stem)})
+
+
 class VoiceLibrary:
     """The voice packs of one version, loaded on demand and kept (mixes in a small LRU).
 
@@ -103,8 +108,7 @@ class VoiceLibrary:
         self._lock = threading.Lock()
 
     def names(self) -> list[str]:
-        return sorted({p.stem for folder in (self.folder, self.saved_folder) for p in folder.glob("*.pt")
-                       if _NAME.fullmatch(p.stem)})
+        return list_voice_names(self.folder, self.saved_folder)
 
     def is_builtin(self, name: str) -> bool:
         return bool(_NAME.fullmatch(name)) and (self.folder / f"{name}.pt").is_file()

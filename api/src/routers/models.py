@@ -1,4 +1,5 @@
-"""`/v1/models`: OpenAI's model listing, plus a setting-gated unload of a version's weights."""
+"""`/v1/models` (and `/v1/audio/models`, which Open WebUI asks for): OpenAI's model listing, plus a
+setting-gated unload of a version's weights."""
 from fastapi import APIRouter, Query
 
 from ..core.exceptions import Forbidden, NotFound, quote
@@ -6,7 +7,7 @@ from ..dependencies import ManagerDep, SettingsDep
 from ..inference.model_manager import ModelManager
 from ..structures.schemas import ModelCard, ModelList
 
-router = APIRouter(prefix="/v1", tags=["Models"])
+router = APIRouter(tags=["Models"])   # mounted under /v1 and, for clients that drop it, at the root (main)
 _CREATED = 1735689600  # 2025-01-01, a fixed date: ids are stable across restarts
 
 
@@ -23,6 +24,7 @@ def _version_of(manager: ModelManager, model_id: str) -> str:
 
 
 @router.get("/models", response_model=ModelList, summary="List models")
+@router.get("/audio/models", response_model=ModelList, summary="List models (the path Open WebUI asks)")
 async def list_models(manager: ManagerDep):
     return ModelList(data=[_card(manager, model_id, version) for model_id, version in manager.model_ids().items()])
 

@@ -6,6 +6,7 @@ from typing import Optional
 from fastapi import APIRouter, Query, Request
 from loguru import logger
 
+from ..core.voice_naming import voice_details
 from ..dependencies import DownloadStoreDep, ManagerDep, SettingsDep, SpeechServiceDep
 from ..services.audio.streaming import encoded_audio, sse_events
 from ..services.audio.writer import CONTENT_TYPES
@@ -15,7 +16,7 @@ from ..structures.schemas import SpeechRequest, VoiceInfo, VoiceList
 from .audio_response import audio_headers, audio_response
 from .downloads import download_path
 
-router = APIRouter(prefix="/v1", tags=["OpenAI compatible"])
+router = APIRouter(tags=["OpenAI compatible"])   # mounted under /v1 and at the root (main)
 
 
 def _log(job: SpeechJob, request: SpeechRequest, log_input_text: bool, status: str) -> None:
@@ -62,10 +63,10 @@ async def create_speech(request: SpeechRequest, http: Request, service: SpeechSe
 @router.get("/audio/voices", response_model=None, summary="List voices")
 async def list_voices(manager: ManagerDep,
                       model: Optional[str] = Query(None, description="A model id; default: the default version"),
-                      legacy: bool = Query(False, description="Plain list of names")):
+                      legacy: bool = Query(False, description="Plain list of names (no details)")):
     version = manager.version_for(model) if model else manager.default_version
-    backend = await manager.get(version)
-    names = backend.voices.names()
+    names = manager.voice_names(version)   # from the version's folders: never waits for a model build
     if legacy:
         return {"voices": names}
-    return VoiceList(voices=[VoiceInfo(id=name, name=name) for name in names])
+    return VoiceList(voices=[VoiceInfo(id=name, name=name) for name in names],
+                     details=[voice_details(name) for name in names])

@@ -11,15 +11,15 @@ from typing import Optional, Union
 
 import anyio
 import torch
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..core.exceptions import Forbidden, InvalidRequest, UnsupportedMediaType, quote
+from ..core.exceptions import Forbidden, InvalidRequest, quote
 from ..dependencies import ManagerDep, SettingsDep
 from ..inference.voices import MAX_MIX_TERMS, is_voice_name
 
-router = APIRouter(prefix="/v1", tags=["Voices"])
+router = APIRouter(tags=["Voices"])   # mounted under /v1 and at the root (main)
 
 
 class CombineRequest(BaseModel):
@@ -57,13 +57,9 @@ def _pack_bytes(pack: torch.Tensor) -> bytes:
 @router.post("/audio/voices/combine", response_class=Response, summary="Mix voices into one voice pack (.pt)",
              responses={200: {"content": {"application/octet-stream": {}},
                               "description": "torch.save of the float32 [rows, 1, 256] pack"}})
-async def combine_voices(http: Request, manager: ManagerDep, settings: SettingsDep,
+async def combine_voices(manager: ManagerDep, settings: SettingsDep,
                          body: Union[CombineRequest, str, list[str]] = Body(...)):
-    media_type = http.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type and media_type != "application/json":
-        # text/plain and forms are "simple" requests a browser sends cross-site without a preflight
-        raise UnsupportedMediaType(f"send the voices as JSON (Content-Type: application/json), not {quote(media_type)}",
-                                   code="unsupported_media_type")
+    # JSON only: core.middleware.JsonBodyMiddleware refuses text/plain and forms (415) before this runs
     request = body if isinstance(body, CombineRequest) else CombineRequest(voices=body)
     if request.save and not settings.allow_voice_save:
         raise Forbidden("saving voices is disabled on this server (ALLOW_VOICE_SAVE=false)", param="save",

@@ -14,6 +14,12 @@ WEB_DIR = Path(__file__).resolve().parents[3] / "web"
 PREFIX = "/web"
 
 
+def web_ui_url(host: str, port: int) -> str:
+    """The page's URL as a browser on this machine opens it: a wildcard bind (0.0.0.0, ::) becomes loopback."""
+    shown = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://{f'[{shown}]' if ':' in shown else shown}:{port}{PREFIX}/"
+
+
 def mount_web_ui(app: FastAPI, web_dir: Path = WEB_DIR) -> None:
     """Serve ``web_dir`` at ``/web/`` (index.html for the folder) and redirect ``/web`` there.
 

@@ -4,6 +4,7 @@ from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..core.voice_naming import VoiceDetails
 from .normalization import NormalizationOptions
 
 _ALIAS_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -83,6 +84,9 @@ class VoiceInfo(BaseModel):
 
 class VoiceList(BaseModel):
     voices: list[VoiceInfo]
+    details: list[VoiceDetails] = Field(
+        default_factory=list, description="Per voice, in the same order: readable name, language (BCP-47), accent "
+                                          "and gender from Kokoro's naming scheme; null for ids outside it")
 
 
 class ModelCard(BaseModel):

@@ -1,0 +1,39 @@
+"""``python -m api`` flags: each overrides its setting's environment variable, and only when given."""
+from pathlib import Path
+
+from api.__main__ import apply_flags, build_parser
+from api.src.core.config import Settings
+
+
+def test_flags_win_over_the_environment(monkeypatch, tmp_path):
+    environ = {"PORT": "9000", "HOST": "0.0.0.0", "WORKERS": "3", "DEVICE": "cuda", "ENGINE": "auto",
+               "MODEL_DIR": "/elsewhere"}
+    args = build_parser().parse_args(["--port", "0", "--host", "127.0.0.1", "--workers", "1", "--device", "cpu",
+                                      "--engine", "torch-fp32", "--model-dir", str(tmp_path)])
+    apply_flags(args, environ)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings(_env_file=None)
+    assert (settings.port, settings.host, settings.workers, settings.device, settings.engine, settings.model_dir) == \
+        (0, "127.0.0.1", 1, "cpu", "torch-fp32", Path(tmp_path))
+
+
+def test_flags_not_given_leave_the_environment_alone():
+    environ = {"PORT": "9000"}
+    apply_flags(build_parser().parse_args([]), environ)
+    assert environ == {"PORT": "9000"}
+    apply_flags(build_parser().parse_args(["--host", "::1"]), environ)
+    assert environ == {"PORT": "9000", "HOST": "::1"}
+
+
+def test_engine_defaults_to_auto(monkeypatch):
+    monkeypatch.delenv("ENGINE", raising=False)
+    assert Settings(_env_file=None).engine == "auto"
+
+
+def test_the_web_ui_url_opens_in_a_local_browser():
+    from api.src.routers.web import web_ui_url
+
+    assert web_ui_url("0.0.0.0", 8880) == "http://127.0.0.1:8880/web/"
+    assert web_ui_url("::", 8880) == "http://[::1]:8880/web/"
+    assert web_ui_url("192.168.1.5", 9000) == "http://192.168.1.5:9000/web/"
