@@ -32,6 +32,7 @@ done
 TORCH_VERSION="${TORCH_VERSION:-2.13.0}"
 VENV="${VENV:-.venv}"
 LOCK=requirements.lock
+OPENAI_JS_VERSION=6.10.0   # README's JavaScript SDK example is tested against this (--test, with npm)
 STARTED=$SECONDS
 
 # step NAME COMMAND...: runs COMMAND under a heading and says how long it took (pip shows its own progress).
@@ -108,5 +109,12 @@ if [ "$WITH_TEST" -eq 1 ]; then
     echo "browser for the web UI test: $(chromium --version 2>/dev/null | head -n1)"
   else
     echo "warning: no chromium on PATH; tests/e2e/test_web_ui.py will be skipped" >&2
+  fi
+  # README's JavaScript SDK example runs in tests/e2e/test_readme_examples.py against this package.
+  if command -v npm >/dev/null 2>&1; then
+    step "openai for Node (README's JS example)" npm install --silent --no-audit --no-fund --prefix tests/js \
+      "openai@$OPENAI_JS_VERSION" || echo "warning: npm install openai failed; the JS example test will be skipped" >&2
+  else
+    echo "warning: no npm; README's JavaScript example will not be tested" >&2
   fi
 fi

@@ -1,0 +1,129 @@
+"""README's client examples, run as written against a test server.
+
+The fenced blocks are read out of README.md itself, so an example that drifts from the server (a renamed
+field, a wrong path, a format that no longer decodes) fails here. Only the address changes
+(``http://localhost:8880`` -> the test server's). Players are the one thing swapped: a stand-in ``ffplay``
+on ``PATH`` keeps what it is given, so the streamed-PCM examples are checked for the audio they pipe.
+The JavaScript SDK example runs when Node and the ``openai`` package are installed (tests/js); the browser example runs in
+Chromium when it can play ``audio/mpeg`` through MediaSource.
+"""
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.audio_utils import SAMPLE_RATE, decode
+from tests.conftest import REPO_ROOT
+
+README = REPO_ROOT / "README.md"
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
+ADDRESS = "http://localhost:8880"
+
+
+def blocks(language: str, must_contain: str) -> list[str]:
+    found = [body for lang, body in FENCE.findall(README.read_text()) if lang == language and must_contain in body]
+    assert found, f"README.md has no {language} block with {must_contain!r}: the test looks for the wrong thing"
+    return found
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A folder to run an example in, with a stand-in ffplay first on PATH that saves its stdin."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    player = bin_dir / "ffplay"
+    player.write_text(f'#!/bin/sh\ncat > "{tmp_path}/played-$$.raw"\n')
+    player.chmod(player.stat().st_mode | stat.S_IXUSR)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    return run_dir, env, tmp_path
+
+
+def played(tmp_path: Path) -> list[bytes]:
+    return [p.read_bytes() for p in sorted(tmp_path.glob("played-*.raw"))]
+
+
+def assert_speech(data: bytes, fmt: str, min_seconds: float = 0.3):
+    audio = decode(data, fmt)
+    assert audio.sample_rate == SAMPLE_RATE and audio.channels == 1
+    assert audio.duration >= min_seconds, f"{fmt}: {audio.duration:.2f} s"
+    assert float(abs(audio.samples).max()) > 0.01, f"{fmt}: silence"
+
+
+def run(command: list[str], cwd: Path, env: dict, timeout: float = 180) -> subprocess.CompletedProcess:
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"{command[0]} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def test_quick_start_curl(server, workdir):
+    run_dir, env, tmp = workdir
+    (script,) = [b for b in blocks("bash", "curl ") if "/v1/audio/speech" in b]
+    run(["bash", "-euo", "pipefail", "-c", script.replace(ADDRESS, server.url)], run_dir, env)
+    assert_speech((run_dir / "hello.mp3").read_bytes(), "mp3")
+    (pcm,) = played(tmp)
+    assert_speech(pcm, "pcm")
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_openai_python_sdk(server, workdir, index):
+    run_dir, env, tmp = workdir
+    examples = blocks("python", "from openai import OpenAI")
+    assert len(examples) == 2, "README's two OpenAI SDK examples: quick start and streamed"
+    source = examples[index].replace(ADDRESS, server.url)
+    run([sys.executable, "-c", source], run_dir, env)
+    if index == 0:
+        assert_speech((run_dir / "hello.mp3").read_bytes(), "mp3")
+    else:
+        (pcm,) = played(tmp)
+        assert_speech(pcm, "pcm", min_seconds=0.5)
+        assert_speech((run_dir / "speech.opus").read_bytes(), "opus")
+
+
+JS_MODULES = REPO_ROOT / "tests" / "js" / "node_modules"   # scripts/install.sh --test puts openai there
+
+
+@pytest.mark.skipif(not (shutil.which("node") and (JS_MODULES / "openai").is_dir()),
+                    reason="node or its openai package is missing (scripts/install.sh --test installs it with npm)")
+def test_openai_js_sdk(server, workdir):
+    run_dir, env, _ = workdir
+    (source,) = blocks("js", "new OpenAI(")
+    (run_dir / "node_modules").symlink_to(JS_MODULES)   # ES modules resolve packages from the script's folder
+    script = run_dir / "speak.mjs"
+    script.write_text(source.replace(ADDRESS, server.url))
+    run(["node", str(script)], run_dir, env)
+    assert_speech((run_dir / "hello.mp3").read_bytes(), "mp3")
+
+
+def test_browser_fetch_streams(server):
+    """The web-page example in Chromium, served by the server's own origin: it must fetch, append every
+    part to the SourceBuffer and end the stream without an error."""
+    from tests.e2e.test_web_ui import chromium_path
+
+    path = chromium_path()
+    if path is None:
+        pytest.skip("chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    (source,) = blocks("js", "new MediaSource()")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, headless=True,
+                                             args=["--autoplay-policy=no-user-gesture-required"])
+        try:
+            page = browser.new_page()
+            page.goto(server.url + "/web")
+            if not page.evaluate("MediaSource.isTypeSupported('audio/mpeg')"):
+                pytest.skip("this Chromium cannot play audio/mpeg through MediaSource")
+            page.add_script_tag(content=source.replace(ADDRESS, server.url))
+            outcome = page.evaluate("""async () => {
+                try { await speak("Streaming into a web page."); return "ok"; } catch (e) { return String(e); }
+            }""")
+        finally:
+            browser.close()
+    assert outcome == "ok"
