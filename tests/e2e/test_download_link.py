@@ -163,7 +163,11 @@ def test_abandoned_stream_leaves_no_partial_file(server):
                       json=speech(server, input=LONG_TEXT, response_format="pcm")) as r:
         name = r.headers["x-download-path"].rsplit("/", 1)[1]
         next(r.iter_raw())
-        assert (folder / f".{name}.partial").is_file()   # being written as it goes out
+        # being written as it goes out (polled: under load the check once ran ahead of the server)
+        deadline = time.monotonic() + 5
+        while not (folder / f".{name}.partial").is_file() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (folder / f".{name}.partial").is_file()
     deadline = time.monotonic() + 20
     while (folder / f".{name}.partial").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
