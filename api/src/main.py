@@ -85,6 +85,7 @@ async def lifespan(app: FastAPI):
     if not GracefulShutdown(app.state.admission, app.state.scheduler.close_all, settings.shutdown_grace_s).install():
         logger.debug("SIGTERM drain not installed (not on the main thread, or no server handler)")
     logger.info("ready: http://{}:{} (device {})", settings.host, settings.port, manager.device)
+    logger.info("engine: {} ({})", manager.engine.name, manager.engine.reason)
     logger.info("model versions: {}", ", ".join(f"{v} {state}" for v, state in manager.availability().items()))
     if settings.enable_web_ui:
         logger.info("web UI: {}", web_ui_url(settings.host, settings.port))

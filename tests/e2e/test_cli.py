@@ -6,6 +6,7 @@ import time
 
 import httpx
 
+from tests.audio_utils import decode
 from tests.conftest import REPO_ROOT, ServerProcess, free_port
 
 FLAGS = ("--host", "--port", "--workers", "--model-dir", "--device", "--engine")
@@ -29,6 +30,18 @@ def test_an_unknown_flag_is_refused(tmp_path):
     assert done.returncode == 2 and "--no-such-flag" in done.stderr
 
 
+def test_a_bad_engine_stops_the_start_with_the_choices(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "MODEL_DIR": str(tmp_path), "ENGINE": "onnx-int9"}
+    done = subprocess.run([sys.executable, "-m", "api"], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert done.returncode == 2, done.stderr
+    assert "cannot start: setting ENGINE='onnx-int9'" in done.stderr
+    assert "'auto', 'torch-fp32' or 'torch-bf16'" in done.stderr and "Traceback" not in done.stderr
+    flag = subprocess.run([sys.executable, "-m", "api", "--engine", "onnx-int9"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert flag.returncode == 2 and "torch-bf16" in flag.stderr
+
+
 def test_flags_beat_the_environment_and_the_log_names_what_was_bound(model_dir, tmp_path):
     """--port 0 while PORT says otherwise: the log gives the port actually bound, the device, the model
     versions and a web UI URL a browser can open; the server answers there."""
@@ -36,7 +49,8 @@ def test_flags_beat_the_environment_and_the_log_names_what_was_bound(model_dir, 
     proc = ServerProcess(tmp_path / "no-models-here", tmp_path / "server.log", host="0.0.0.0", port=env_port)
     proc._log = open(proc.log_path, "wb")
     proc.proc = subprocess.Popen([sys.executable, "-m", "api", "--host", "127.0.0.1", "--port", "0",
-                                  "--model-dir", str(model_dir), "--device", "cpu", "--workers", "1"],
+                                  "--model-dir", str(model_dir), "--device", "cpu", "--workers", "1",
+                                  "--engine", "torch-bf16"],
                                  cwd=REPO_ROOT, env=proc.env, stdout=proc._log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 120
@@ -50,8 +64,13 @@ def test_flags_beat_the_environment_and_the_log_names_what_was_bound(model_dir, 
         assert f"ready: http://127.0.0.1:{port} (device cpu)" in log
         assert "model versions: v1_0 ready, v0_19 on disk (built on first use)" in log
         proc.url = f"http://127.0.0.1:{port}"
+        assert "engine: torch-bf16 (set by ENGINE" in log
         proc.wait_ready(30)
         assert httpx.get(proc.url + "/web/").status_code == 200
+        assert httpx.get(proc.url + "/health").json()["engine"] == "torch-bf16"
+        speech = httpx.post(proc.url + "/v1/audio/speech", timeout=60,
+                            json={"input": "Hello there.", "voice": "af_heart", "response_format": "wav"})
+        assert speech.status_code == 200 and decode(speech.content, "wav").duration > 0.2
     finally:
         proc.stop()
 

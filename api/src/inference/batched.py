@@ -65,6 +65,11 @@ def _valid_mask(lengths: Sequence[int], total: int, device) -> Optional[torch.Te
     return (torch.arange(total, device=device)[None, :] < n[:, None]).unsqueeze(1)
 
 
+def _dtype(module: nn.Module) -> torch.dtype:
+    """The dtype ``module``'s weights are kept in (what its inputs must be cast to)."""
+    return next(module.parameters()).dtype
+
+
 def _zero_padding(x: torch.Tensor, valid: Optional[torch.Tensor]) -> torch.Tensor:
     """x [B, C, T] with every padded frame set to 0 (what a convolution's zero padding assumes is there)."""
     return x if valid is None else x.masked_fill(~valid, 0.0)
@@ -215,12 +220,14 @@ def _prosody(model: "KModel", en: torch.Tensor, s: torch.Tensor,
     """ProsodyPredictor.F0Ntrain -> (F0 [B, 2F], N [B, 2F], their lengths 2 * frames)."""
     pred = model.predictor
     x = _run_lstm(pred.shared, en.transpose(-1, -2), frames).transpose(-1, -2)
+    dtype = _dtype(pred.F0)   # bfloat16 under the torch-bf16 engine (engines.py)
+    x, s = x.to(dtype), s.to(dtype)
     curves = []
     for blocks, proj in ((pred.F0, pred.F0_proj), (pred.N, pred.N_proj)):
         y, lengths = x, frames
         for block in blocks:
             y, lengths = _adain_resblk1d(block, y, s, lengths)
-        curves.append(proj(y).squeeze(1))  # 1x1 conv: frame-wise
+        curves.append(proj(y).squeeze(1).float())  # 1x1 conv: frame-wise
     return curves[0], curves[1], lengths
 
 
@@ -238,11 +245,13 @@ def _decoder(model: "KModel", asr: torch.Tensor, f0: torch.Tensor, n: torch.Tens
              frames: list[int], seeds: Sequence[int]) -> list[torch.Tensor]:
     """Decoder.forward -> one waveform per item. asr [B, 512, F]; f0, n [B, 2F]; s [B, 128]."""
     dec = model.decoder
+    dtype = _dtype(dec.encode)   # bfloat16 under the torch-bf16 engine; the harmonic source stays float32
+    asr, s = asr.to(dtype), s.to(dtype)
     curve_lengths = [2 * m for m in frames]
     curve_valid = _valid_mask(curve_lengths, f0.shape[-1], f0.device)
     # stride-2 convs back to frame rate; zeroed so their right edge sees what the unbatched run sees
-    f0_down = dec.F0_conv(_zero_padding(f0.unsqueeze(1), curve_valid))
-    n_down = dec.N_conv(_zero_padding(n.unsqueeze(1), curve_valid))
+    f0_down = dec.F0_conv(_zero_padding(f0.unsqueeze(1).to(dtype), curve_valid))
+    n_down = dec.N_conv(_zero_padding(n.unsqueeze(1).to(dtype), curve_valid))
     x, lengths = _adain_resblk1d(dec.encode, torch.cat([asr, f0_down, n_down], axis=1), s, frames)
     asr_res = dec.asr_res(asr)  # 1x1 conv
     res = True
@@ -315,6 +324,7 @@ def _generator(gen: "Generator", x: torch.Tensor, lengths: list[int], s: torch.T
                f0_lengths: list[int], seeds: Sequence[int]) -> list[torch.Tensor]:
     """Generator.forward -> one waveform per item, each from its own frames only."""
     har, har_lengths = _source_spectra(gen, f0, f0_lengths, seeds)
+    har = har.to(x.dtype)
     for i in range(gen.num_upsamples):
         x = F.leaky_relu(x, negative_slope=0.1)
         src_lengths = [_conv_out_len(gen.noise_convs[i], n) for n in har_lengths]
@@ -337,7 +347,7 @@ def _generator(gen: "Generator", x: torch.Tensor, lengths: list[int], s: torch.T
             xs = y if xs is None else xs + y
         x = xs / gen.num_kernels
     x = F.leaky_relu(x)
-    x = gen.conv_post(_zero_padding(x, _valid_mask(lengths, x.shape[-1], x.device)))
+    x = gen.conv_post(_zero_padding(x, _valid_mask(lengths, x.shape[-1], x.device))).float()
     spec = torch.exp(x[:, :gen.post_n_fft // 2 + 1, :])
     phase = torch.sin(x[:, gen.post_n_fft // 2 + 1:, :])
     # iSTFT per item over its own frames: overlap-add and the centre crop depend on where it ends

@@ -14,6 +14,7 @@ from ..builds.base import VersionSpec
 from ..core.config import Settings
 from ..core.exceptions import Conflict, InvalidRequest, ServiceUnavailable, quote
 from .backend import KokoroBackend
+from .engines import apply_engine, choose_engine
 from .voices import VoiceLibrary, list_voice_names, load_openai_voice_map
 from .weights import load_kmodel
 
@@ -41,6 +42,7 @@ def build_backend(spec: VersionSpec, settings: Settings, device: str,
     """Load one version from MODEL_DIR (blocking: call it off the event loop), as a ``backend_class``."""
     config = spec.load_config(spec.config_path(settings.model_dir))
     model = load_kmodel(spec, config, spec.weights_path(settings.model_dir)).to(device).eval()
+    apply_engine(model, choose_engine(settings.engine, device).name)
     voices = VoiceLibrary(spec.voices_dir(settings.model_dir), spec.voice_rows, load_openai_voice_map(spec.version),
                           normalize_weights=settings.normalize_voice_weights,
                           saved_folder=spec.saved_voices_dir(settings.model_dir))
@@ -63,6 +65,7 @@ class ModelManager:
             raise ValueError(f"DEFAULT_MODEL_VERSION {settings.default_model_version!r} is not one of "
                              f"{', '.join(self.versions)}")
         self.device = resolve_device(settings.device)
+        self.engine = choose_engine(settings.engine, self.device)   # what build_backend applies, and why
         self._builder = builder
         self._backends: dict[str, KokoroBackend] = {}
         self._states = {v: VersionState.NOT_LOADED for v in self.versions}
