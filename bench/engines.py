@@ -78,7 +78,8 @@ def concurrent(server, clients: int, repeats: int, timeout: float) -> tuple[floa
 
 
 def speed(args, engines: list[str]) -> None:
-    servers = {e: overhead.Server(args.model_dir, args.threads, {**overhead.LIKE_FOR_LIKE, "ENGINE": e})
+    extra = dict(item.split("=", 1) for item in args.set)
+    servers = {e: overhead.Server(args.model_dir, args.threads, {**overhead.LIKE_FOR_LIKE, **extra, "ENGINE": e})
                for e in engines}
     try:
         for e, server in servers.items():
@@ -211,6 +212,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--clients", type=int, default=4, help="concurrent paragraph clients (0: skip)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="another server setting for every engine (e.g. FIRST_CHUNK_MAX_TOKENS=50)")
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--profile", action="store_true", help="per-submodule time in this process instead")
     parser.add_argument("--profile-tokens", type=int, default=200, help="phonemes in the profiled chunk")
