@@ -30,6 +30,7 @@ Sorting or bucketing items by length (to limit padding) is the caller's business
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, Sequence
 
@@ -147,9 +148,68 @@ def _adain_resblk1d(block: "AdainResBlk1d", x: torch.Tensor, s: torch.Tensor,
     return out, out_lengths
 
 
+# Generator resblocks prepared for channels-last (``use_channels_last``): block -> its convs' weights as
+# [out, in, 1, k] channels-last tensors, convs1 then convs2. Weak keys: a freed model frees its entries.
+_CHANNELS_LAST: "weakref.WeakKeyDictionary[nn.Module, tuple[list[torch.Tensor], list[torch.Tensor]]]" = \
+    weakref.WeakKeyDictionary()
+
+
+def use_channels_last(model: "KModel") -> None:
+    """Run ``model``'s generator resblocks channels-last when a batch holds one item (the CPU case).
+
+    A Conv1d gets its input in [B, C, T] layout; oneDNN's reduced-precision kernels want channels last,
+    so each bfloat16 conv reorders its input and output (measured: a third of the generator's time).
+    Prepared blocks run as 2-D convs over [1, C, 1, T] channels-last tensors instead, normalized by
+    batch_norm over that one item (the same statistics as its InstanceNorm), one reorder per block.
+    Used by the torch-bf16 engine (engines.py); the float32 engine keeps the plain path, bit for bit.
+    """
+    from kokoro.istftnet import AdaINResBlock1
+
+    def weights4(convs) -> list[torch.Tensor]:
+        return [c.weight.detach()[:, :, None, :].contiguous(memory_format=torch.channels_last) for c in convs]
+
+    for block in model.decoder.generator.modules():
+        if isinstance(block, AdaINResBlock1):
+            _CHANNELS_LAST[block] = (weights4(block.convs1), weights4(block.convs2))
+
+
+def _conv_channels_last(conv: nn.Conv1d, weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    (s,), (p,), (d,) = conv.stride, conv.padding, conv.dilation
+    return F.conv2d(x, weight, conv.bias, stride=(1, s), padding=(0, p), dilation=(1, d))
+
+
+def _adain_channels_last(adain: "AdaIN1d", x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """AdaIN1d of one item x [1, C, 1, T]: batch_norm's statistics over (1, 1, T) are InstanceNorm's."""
+    h = adain.fc(s)
+    gamma, beta = torch.chunk(h.view(h.size(0), h.size(1), 1, 1), chunks=2, dim=1)
+    y = F.batch_norm(x, None, None, training=True, eps=adain.norm.eps)
+    if adain.norm.affine:
+        y = y * adain.norm.weight[:, None, None] + adain.norm.bias[:, None, None]
+    return (1 + gamma) * y + beta
+
+
+def _adain_resblock1_channels_last(block: "AdaINResBlock1", x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """``_adain_resblock1`` for one unpadded item, channels-last (see ``use_channels_last``)."""
+    weights1, weights2 = _CHANNELS_LAST[block]
+    x = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+    for c1, c2, w1, w2, n1, n2, a1, a2 in zip(block.convs1, block.convs2, weights1, weights2, block.adain1,
+                                              block.adain2, block.alpha1, block.alpha2):
+        a1, a2 = a1[..., None], a2[..., None]
+        xt = _adain_channels_last(n1, x, s)
+        xt = xt + (1 / a1) * (torch.sin(a1 * xt) ** 2)  # Snake1D
+        xt = _conv_channels_last(c1, w1, xt)
+        xt = _adain_channels_last(n2, xt, s)
+        xt = xt + (1 / a2) * (torch.sin(a2 * xt) ** 2)  # Snake1D
+        xt = _conv_channels_last(c2, w2, xt)
+        x = xt + x
+    return x.squeeze(2)
+
+
 def _adain_resblock1(block: "AdaINResBlock1", x: torch.Tensor, s: torch.Tensor,
                      valid: Optional[torch.Tensor]) -> torch.Tensor:
     """AdaINResBlock1.forward (the generator's resblocks and noise_res): length-preserving dilated convs."""
+    if valid is None and x.shape[0] == 1 and block in _CHANNELS_LAST:
+        return _adain_resblock1_channels_last(block, x, s)
     for c1, c2, n1, n2, a1, a2 in zip(block.convs1, block.convs2, block.adain1, block.adain2,
                                       block.alpha1, block.alpha2):
         xt = _adain(n1, x, s, valid)

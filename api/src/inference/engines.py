@@ -9,7 +9,7 @@ determinism, batching, word timestamps.
   text encoder) stays float32, so durations, and with them word timestamps and audio length, are those of
   ``torch-fp32``. The prosody convolution stacks (F0/N blocks) and the whole decoder and generator run
   in bfloat16 (weights cast once, weight norm folded first in float32), where oneDNN uses AVX512_BF16 or
-  AMX. The vocoder's harmonic source (sine phases accumulated over every sample), its STFT and the
+  AMX; the generator's resblocks run channels-last (``batched.use_channels_last``). The vocoder's harmonic source (sine phases accumulated over every sample), its STFT and the
   final iSTFT stay float32. Fast only on CPUs with those instructions: without them oneDNN emulates
   bfloat16 and it is slower than float32.
 
@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Iterable, Optional
 
 import torch
 from torch import nn
+
+from .batched import use_channels_last
 
 if TYPE_CHECKING:
     from kokoro.model import KModel
@@ -96,5 +98,6 @@ def apply_engine(model: "KModel", name: str) -> "KModel":
         _fold_weight_norm(part)
         part.to(torch.bfloat16)
     model.decoder.generator.m_source.float()   # sine phases summed over every sample: float32
+    use_channels_last(model)   # oneDNN's bfloat16 convolutions want channels-last activations
     # (the generator's STFT keeps its window as a plain tensor attribute, so it stays float32 as well)
     return model
