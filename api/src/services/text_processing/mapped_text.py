@@ -2,15 +2,17 @@
 
 Normalization and markup parsing rewrite the text ("$5" -> "five dollars", tags removed); captions must
 still point at what the user wrote. A ``MappedText`` carries, for every character, the span of the
-original input it stands for, and every rewrite goes through ``sub`` so the map stays exact.
+original input it stands for, and every rewrite goes through ``sub`` (or ``rebuild``) so the map stays exact.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Union
+from typing import Callable, Sequence, Union
 
 Replacement = Union[str, Callable[[re.Match], str]]
+# One piece of a rebuilt match: a new string, or a (start, end) span of the text being rebuilt.
+Part = Union[tuple[int, int], str]
 
 
 @dataclass(frozen=True)
@@ -60,24 +62,44 @@ class MappedText:
     def sub(self, pattern: Union[str, re.Pattern], repl: Replacement, count: int = 0) -> "MappedText":
         """``re.sub`` that keeps the map: each replaced match maps to the original span of the match."""
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+        seen = 0
+
+        def parts(match: re.Match) -> list[Part]:
+            nonlocal seen
+            seen += 1
+            new = match.group(0) if count and seen > count else \
+                repl(match) if callable(repl) else match.expand(repl)
+            return [match.span()] if new == match.group(0) else [new]
+
+        return self.rebuild(regex, parts)
+
+    def rebuild(self, pattern: re.Pattern, parts: Callable[[re.Match], Sequence[Part]]) -> "MappedText":
+        """This text with each match of ``pattern`` replaced by ``parts(match)``: strings (mapped to the
+        whole match's original span) and ``(i, j)`` spans of this text (kept with their own map, so words
+        kept from inside a match still point at themselves)."""
         texts: list[str] = []
         starts: list[int] = []
         ends: list[int] = []
         last = 0
-        for n, match in enumerate(regex.finditer(self.text)):
-            if count and n >= count:
-                break
+        for match in pattern.finditer(self.text):
             a, b = match.span()
-            new = repl(match) if callable(repl) else match.expand(repl)
-            if new == match.group(0):
-                continue
+            pieces = parts(match)
+            if list(pieces) == [(a, b)]:
+                continue   # unchanged: the match keeps its own map
             texts.append(self.text[last:a])
             starts.extend(self.starts[last:a])
             ends.extend(self.ends[last:a])
-            start, end = self.span(a, b)
-            texts.append(new)
-            starts.extend([start] * len(new))
-            ends.extend([end] * len(new))
+            whole = self.span(a, b)
+            for part in pieces:
+                if isinstance(part, str):
+                    texts.append(part)
+                    starts.extend([whole[0]] * len(part))
+                    ends.extend([whole[1]] * len(part))
+                else:
+                    i, j = part
+                    texts.append(self.text[i:j])
+                    starts.extend(self.starts[i:j])
+                    ends.extend(self.ends[i:j])
             last = b
         if last == 0 and not texts:
             return self

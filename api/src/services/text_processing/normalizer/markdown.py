@@ -21,13 +21,12 @@ input; markers map nowhere (they are gone) and an added ``.`` maps to the line's
 from __future__ import annotations
 
 import re
-from typing import Callable, Sequence, Union
+from typing import Callable, Sequence
 
-from ..mapped_text import MappedText
+from ..mapped_text import MappedText, Part
 
 # A part of a rebuilt match: a (start, end) span of the text (kept, with its own map), or new text
 # (mapped to the whole match).
-Part = Union[tuple[int, int], str]
 
 _SENTENCE_CLOSED = tuple(".!?…:;,")
 _FENCE = re.compile(r"(?m)^[ ]{0,3}+(?:`{3,}+|~{3,}+)[^\n`]{0,100}+(?:\n|\Z)")
@@ -47,35 +46,6 @@ _EMPHASIS = re.compile(
     r"|(?<![\w~])~~(?=[^\s~])(?P<tbody>[^~\n]{1,500}+)(?<=\S)~~(?![\w~])"
     r"|(?<![\w_])(?P<u>_{1,3}+)(?=[^\s_])(?P<ubody>[^_\n]{1,500}+)(?<=\S)(?P=u)(?![\w_])")
 _GATE = re.compile(r"[#*_~`>|\[=-]|^[ \t]{0,12}+[0-9]{1,9}+[.)]", re.M)
-
-
-def rebuild(text: MappedText, pattern: re.Pattern, parts: Callable[[re.Match], Sequence[Part]]) -> MappedText:
-    """``text`` with each match of ``pattern`` replaced by ``parts(match)`` (see ``Part``), so words
-    kept from inside a match keep their own map to the input."""
-    texts, starts, ends, last = [], [], [], 0
-    for match in pattern.finditer(text.text):
-        a, b = match.span()
-        texts.append(text.text[last:a])
-        starts.extend(text.starts[last:a])
-        ends.extend(text.ends[last:a])
-        whole = text.span(a, b)
-        for part in parts(match):
-            if isinstance(part, str):
-                texts.append(part)
-                starts.extend([whole[0]] * len(part))
-                ends.extend([whole[1]] * len(part))
-            else:
-                i, j = part
-                texts.append(text.text[i:j])
-                starts.extend(text.starts[i:j])
-                ends.extend(text.ends[i:j])
-        last = b
-    if last == 0 and not texts:
-        return text
-    texts.append(text.text[last:])
-    starts.extend(text.starts[last:])
-    ends.extend(text.ends[last:])
-    return MappedText("".join(texts), tuple(starts), tuple(ends))
 
 
 def _closed(start: int, end: int, s: str) -> list[Part]:
@@ -137,5 +107,5 @@ def strip_markdown(text: MappedText) -> MappedText:
     if _GATE.search(text.text) is None:
         return text
     for pattern, parts in _PASSES:
-        text = rebuild(text, pattern, parts)
+        text = text.rebuild(pattern, parts)
     return text
