@@ -2,8 +2,9 @@
 
 The shared server runs the tiny random models of ``tests/conftest.py`` (seeded weights), so the same
 request with the same ``seed`` gives the same PCM bytes on the same torch build and CPU kernel family.
-Float kernels differ between instruction sets (AVX2 vs AVX-512) and torch releases, so the pinned
-hashes are keyed by both; on a machine with no entry yet the test skips and prints the hashes to add
+Float kernels differ between instruction sets (AVX2 vs AVX-512, AMX for bfloat16), torch releases and
+engines (ENGINE: auto picks torch-bf16 on CPUs with AVX512_BF16 or AMX), so the pinned hashes are keyed
+by all three; on a machine with no entry yet the test skips and prints the hashes to add
 (run it on main before a change, add the entry, then make the change).
 """
 import hashlib
@@ -12,6 +13,8 @@ import json
 import httpx
 import pytest
 import torch
+
+from api.src.inference.engines import BF16_FLAGS, cpu_flags
 
 CASES = {
     "v1_plain": {"input": "The quick brown fox jumps over the lazy dog. It was a bright, cold day!",
@@ -28,18 +31,29 @@ CAPTIONED = {"input": "Captions keep each word's timing.", "voice": "af_sky", "s
 
 # fingerprint -> case -> sha256 of the response's PCM bytes (or, for "captioned", of its audio + words)
 PINNED = {
-    "torch-2.13.0+cpu/AVX2": {
+    "torch-2.13.0+cpu/AVX2/torch-fp32": {
         "v1_plain": "3287aa69857d0f821b428e880189c12feaebbc5432749dc6ba2a886b78888c59",
         "v1_mix_speed": "fec07e51839ddd3d998a53e23a416b5fecbab066cbe727adc8bfd4014aa42c0c",
         "v1_pause_chunks": "ea2125c2860e67c9c34214c3f60671a3aac752e93c2a7df6630f86b0f67bb7b8",
         "v0_19_plain": "4d883c87bc108041e84b94cdb3ca31d894dd2d3e21106ca8bfc16257067e59a7",
         "captioned": "21996ce5e405bf965dabe82c0d1efa526775677822105595caa198d535cbfbae",
     },
+    "torch-2.13.0+cpu/AVX512+amx_bf16+avx512_bf16/torch-bf16": {
+        "v1_plain": "1faab1b2ff19928110a7323850579029ee6d5c3d130827b96ca3f927380a2584",
+        "v1_mix_speed": "a9cce529a3fdd141c7c3455663f74ef7be37fd14225a8f384707bd5e211f65b2",
+        "v1_pause_chunks": "ed1c66d6d993fb7ca6ce0b98de9732b3ee7129d5f68ebcde257de3846c86801f",
+        "v0_19_plain": "8637c5eb69d9992c104f5de80a91a3240f99e5cd449a1efc35b8589bc69a9e3a",
+        "captioned": "cd661fb6e78a3f917f0deadea161a53f1bf00a397c2f129922301d3293f71d4f",
+    },
 }
 
 
-def fingerprint() -> str:
-    return f"torch-{torch.__version__}/{torch.backends.cpu.get_cpu_capability()}"
+def fingerprint(engine: str) -> str:
+    """torch build / kernel family (with the bfloat16 instructions a bf16 engine uses) / engine."""
+    family = torch.backends.cpu.get_cpu_capability()
+    if engine == "torch-bf16":
+        family += "".join(f"+{flag}" for flag in sorted(BF16_FLAGS & cpu_flags()))
+    return f"torch-{torch.__version__}/{family}/{engine}"
 
 
 def speech_hash(server, body: dict) -> str:
@@ -65,7 +79,8 @@ def test_seeded_outputs_match_their_pinned_hashes(server):
     # Determinism first: the same requests again give the same bytes (holds on any machine).
     assert observed == {**{name: speech_hash(server, body) for name, body in CASES.items()},
                         "captioned": captioned_hash(server)}
-    pinned = PINNED.get(fingerprint())
+    key = fingerprint(httpx.get(server.url + "/health").json()["engine"])
+    pinned = PINNED.get(key)
     if not pinned:
-        pytest.skip(f"no pinned hashes for {fingerprint()}; add: {json.dumps(observed, indent=2)}")
+        pytest.skip(f"no pinned hashes for {key}; add: {json.dumps(observed, indent=2)}")
     assert observed == pinned
