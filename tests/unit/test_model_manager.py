@@ -37,7 +37,7 @@ def test_concurrent_first_requests_build_once(tmp_path):
     make_files(tmp_path)
     calls, threads = [], set()
 
-    def builder(spec, settings, device):
+    def builder(spec, settings, device, engine):
         calls.append(spec.version)
         threads.add(threading.get_ident())
         time.sleep(0.3)

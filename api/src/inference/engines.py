@@ -9,8 +9,9 @@ determinism, batching, word timestamps.
   text encoder) stays float32, so durations, and with them word timestamps and audio length, are those of
   ``torch-fp32``. The prosody convolution stacks (F0/N blocks) and the whole decoder and generator run
   in bfloat16 (weights cast once, weight norm folded first in float32), where oneDNN uses AVX512_BF16 or
-  AMX; the generator's resblocks run channels-last (``batched.use_channels_last``). The vocoder's harmonic source (sine phases accumulated over every sample), its STFT and the
-  final iSTFT stay float32. Fast only on CPUs with those instructions: without them oneDNN emulates
+  AMX; the generator's resblocks run channels-last (``batched.use_channels_last``). The vocoder's
+  harmonic source (sine phases accumulated over every sample), its STFT and the final iSTFT stay
+  float32. Fast only on CPUs with those instructions: without them oneDNN emulates
   bfloat16 and it is slower than float32.
 
 ``auto`` picks ``torch-bf16`` on a CPU that has AVX512_BF16 or AMX-BF16 (the instruction sets where it
@@ -82,8 +83,8 @@ def _fold_weight_norm(module: nn.Module) -> None:
 
 
 def bf16_parts(model: "KModel") -> list[nn.Module]:
-    """The submodules ``torch-bf16`` runs in bfloat16: prosody F0/N stacks, the decoder (whose harmonic
-    source and STFT are set back to float32 by ``apply_engine``)."""
+    """The submodules ``torch-bf16`` casts to bfloat16: prosody F0/N stacks and the decoder (whose harmonic
+    source ``apply_engine`` sets back to float32; the STFT's window is no parameter and stays float32)."""
     pred = model.predictor
     return [pred.F0, pred.N, pred.F0_proj, pred.N_proj, model.decoder]
 

@@ -82,6 +82,6 @@ class FaultInjectingBackend(KokoroBackend):
         return super().infer_batch(items, half)
 
 
-def build_faulty_backend(spec: VersionSpec, settings: Settings, device: str) -> KokoroBackend:
+def build_faulty_backend(spec: VersionSpec, settings: Settings, device: str, engine: str) -> KokoroBackend:
     """``ModelManager``'s builder under FAULT_INJECTION=true: ``build_backend`` with this class."""
-    return build_backend(spec, settings, device, backend_class=FaultInjectingBackend)
+    return build_backend(spec, settings, device, engine, backend_class=FaultInjectingBackend)

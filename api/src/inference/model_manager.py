@@ -37,12 +37,13 @@ def resolve_device(setting: str) -> str:
     return setting
 
 
-def build_backend(spec: VersionSpec, settings: Settings, device: str,
+def build_backend(spec: VersionSpec, settings: Settings, device: str, engine: str,
                   backend_class: type[KokoroBackend] = KokoroBackend) -> KokoroBackend:
-    """Load one version from MODEL_DIR (blocking: call it off the event loop), as a ``backend_class``."""
+    """Load one version from MODEL_DIR (blocking: call it off the event loop), as a ``backend_class``,
+    prepared for ``engine`` (an engine name the manager chose, ``engines.choose_engine``)."""
     config = spec.load_config(spec.config_path(settings.model_dir))
     model = load_kmodel(spec, config, spec.weights_path(settings.model_dir)).to(device).eval()
-    apply_engine(model, choose_engine(settings.engine, device).name)
+    apply_engine(model, engine)
     voices = VoiceLibrary(spec.voices_dir(settings.model_dir), spec.voice_rows, load_openai_voice_map(spec.version),
                           normalize_weights=settings.normalize_voice_weights,
                           saved_folder=spec.saved_voices_dir(settings.model_dir))
@@ -53,7 +54,7 @@ class ModelManager:
     """Versions by name; ``get`` builds a version on first use, once even under concurrent callers."""
 
     def __init__(self, settings: Settings, versions: Optional[dict[str, VersionSpec]] = None,
-                 builder: Callable[[VersionSpec, Settings, str], KokoroBackend] = build_backend,
+                 builder: Callable[[VersionSpec, Settings, str, str], KokoroBackend] = build_backend,
                  *, warm_up: Optional[Callable[[KokoroBackend], Awaitable[None]]] = None,
                  clock: Callable[[], float] = time.monotonic):
         """``warm_up`` runs on each freshly built backend before any request gets it (a short
@@ -159,7 +160,8 @@ class ModelManager:
             self._states[version] = VersionState.LOADING
             began = time.perf_counter()
             try:
-                backend = await anyio.to_thread.run_sync(self._builder, spec, self.settings, self.device)
+                backend = await anyio.to_thread.run_sync(self._builder, spec, self.settings, self.device,
+                                                           self.engine.name)
                 if self._warm_up is not None:   # the lock is held: requests for it wait until it is warm
                     await self._warm_up(backend)
             except Exception as exc:

@@ -13,8 +13,8 @@ async def health(manager: ManagerDep, scheduler: SchedulerDep):
     # A version freed for idleness is ready too: the next request builds it again.
     ready = manager.state(manager.default_version) in (VersionState.READY, VersionState.IDLE) and scheduler.alive
     body = {"status": "ok" if ready else "unavailable", "default_version": manager.default_version,
-            "device": manager.device, "engine": manager.engine.name, "versions": manager.status(), "inference_worker_alive": scheduler.alive,
-            "inference_worker_restarts": scheduler.stats.worker_restarts}
+            "device": manager.device, "engine": manager.engine.name, "versions": manager.status(),
+            "inference_worker_alive": scheduler.alive, "inference_worker_restarts": scheduler.stats.worker_restarts}
     if not ready:
         reasons = [f"{v}: {s['state']}" + (f" ({s['error']})" if "error" in s else "")
                    for v, s in body["versions"].items() if v == manager.default_version]

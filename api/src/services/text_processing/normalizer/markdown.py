@@ -25,9 +25,6 @@ from typing import Callable, Sequence
 
 from ..mapped_text import MappedText, Part
 
-# A part of a rebuilt match: a (start, end) span of the text (kept, with its own map), or new text
-# (mapped to the whole match).
-
 _SENTENCE_CLOSED = tuple(".!?…:;,")
 _FENCE = re.compile(r"(?m)^[ ]{0,3}+(?:`{3,}+|~{3,}+)[^\n`]{0,100}+(?:\n|\Z)")
 _QUOTE = re.compile(r"(?m)^[ \t]{0,12}+(?:>[ \t]?+){1,16}+")
