@@ -37,3 +37,13 @@ def test_the_web_ui_url_opens_in_a_local_browser():
     assert web_ui_url("0.0.0.0", 8880) == "http://127.0.0.1:8880/web/"
     assert web_ui_url("::", 8880) == "http://[::1]:8880/web/"
     assert web_ui_url("192.168.1.5", 9000) == "http://192.168.1.5:9000/web/"
+
+
+def test_engine_and_device_choices_are_the_settings_values():
+    import typing
+
+    from api.src.inference.engines import SETTING_VALUES
+
+    choices = {action.dest: tuple(action.choices or ()) for action in build_parser()._actions}
+    assert choices["engine"] == SETTING_VALUES == typing.get_args(Settings.model_fields["engine"].annotation)
+    assert choices["device"] == typing.get_args(Settings.model_fields["device"].annotation)
