@@ -35,11 +35,12 @@ def test_unknown_default_version_is_refused(tmp_path):
 
 def test_concurrent_first_requests_build_once(tmp_path):
     make_files(tmp_path)
-    calls, threads = [], set()
+    calls, threads, build_threads = [], set(), []
 
     def builder(spec, settings, device, engine):
         calls.append(spec.version)
         threads.add(threading.get_ident())
+        build_threads.append(threading.current_thread())
         time.sleep(0.3)
         return object()
 
@@ -49,6 +50,9 @@ def test_concurrent_first_requests_build_once(tmp_path):
         loop_thread = threading.get_ident()
         backends = await asyncio.gather(*(manager.get("v1_0") for _ in range(10)))
         assert loop_thread not in threads   # built off the event loop
+        for thread in build_threads:        # in a thread that ended with the build, while the loop
+            thread.join(2)                  # runs on (torch_threads: no OpenMP team outlives it)
+            assert not thread.is_alive()
         return backends
 
     backends = asyncio.run(main())

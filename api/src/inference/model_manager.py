@@ -5,7 +5,6 @@ import time
 from enum import Enum
 from typing import Awaitable, Callable, Optional
 
-import anyio
 import torch
 from loguru import logger
 
@@ -15,6 +14,7 @@ from ..core.config import Settings
 from ..core.exceptions import Conflict, InvalidRequest, ServiceUnavailable, quote
 from .backend import KokoroBackend
 from .engines import apply_engine, choose_engine
+from .torch_threads import run_in_passing_thread
 from .voices import VoiceLibrary, list_voice_names, load_openai_voice_map
 from .weights import load_kmodel
 
@@ -160,8 +160,9 @@ class ModelManager:
             self._states[version] = VersionState.LOADING
             began = time.perf_counter()
             try:
-                backend = await anyio.to_thread.run_sync(self._builder, spec, self.settings, self.device,
-                                                           self.engine.name)
+                # a thread that exits afterwards: see torch_threads (the inference thread's speed)
+                backend = await run_in_passing_thread(self._builder, spec, self.settings, self.device,
+                                                      self.engine.name, name=f"build-{version}")
                 if self._warm_up is not None:   # the lock is held: requests for it wait until it is warm
                     await self._warm_up(backend)
             except Exception as exc:

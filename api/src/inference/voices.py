@@ -67,6 +67,12 @@ def parse_mix(spec: str) -> list[MixTerm]:
     return terms
 
 
+def float32_copy(pack: torch.Tensor) -> torch.Tensor:
+    """A float32 copy of ``pack`` that owns its memory, made by numpy: callers run on pool threads, where
+    torch's copy of 130k values would start an OpenMP team (see torch_threads)."""
+    return torch.from_numpy(np.array(pack.detach().cpu().numpy(), dtype=np.float32, order="C"))
+
+
 def format_weight(weight: float) -> str:
     """A weight as ``parse_mix`` reads it back to the same float: plain decimals, no exponent
     (``1e-05`` -> ``0.00001``), the shortest digits that round-trip (``2.0`` -> ``2``)."""
@@ -168,7 +174,9 @@ class VoiceLibrary:
                 return canonical, self._mixes[key]
         packs = [self.pack(t.name) for t in terms]
         total = sum(t.weight for t in terms if t.weight > 0) if self.normalize_weights else 1.0
-        mixed = sum(p * (t.weight / total) for p, t in zip(packs, terms))
+        # numpy, not torch: this runs on a pool thread, where torch would start an OpenMP team of its
+        # own for the pack's 130k values and slow the inference thread down (see torch_threads)
+        mixed = torch.from_numpy(sum(p.numpy() * np.float32(t.weight / total) for p, t in zip(packs, terms)))
         with self._lock:
             self._mixes[key] = mixed
             while len(self._mixes) > MIX_CACHE_SIZE:
@@ -208,7 +216,7 @@ class VoiceLibrary:
             raise exists
         partial = self.saved_folder / f".{name}.{os.getpid()}.{threading.get_ident()}.partial"
         try:
-            torch.save(pack.detach().to(torch.float32).contiguous().clone(), partial)
+            torch.save(float32_copy(pack), partial)
             if overwrite:
                 os.replace(partial, path)
             else:

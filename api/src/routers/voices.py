@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.exceptions import Forbidden, InvalidRequest, quote
 from ..dependencies import ManagerDep, SettingsDep
-from ..inference.voices import MAX_MIX_TERMS, is_voice_name
+from ..inference.voices import MAX_MIX_TERMS, float32_copy, is_voice_name
 
 router = APIRouter(tags=["Voices"])   # mounted under /v1 and at the root (main)
 
@@ -50,7 +50,7 @@ def _mix_spec(voices: Union[str, list[str]]) -> str:
 
 def _pack_bytes(pack: torch.Tensor) -> bytes:
     buffer = io.BytesIO()
-    torch.save(pack.detach().to(torch.float32).contiguous().clone(), buffer)
+    torch.save(float32_copy(pack), buffer)
     return buffer.getvalue()
 
 
