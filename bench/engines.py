@@ -13,6 +13,9 @@ weights (``../shared/realweights``) where you have them: a random model's durati
 Printed per engine (medians over ``--runs``):
   * paragraph alone (64 words, 6 sentences): time to first audio and real-time factor (wall / audio seconds);
   * ~400-word text alone (one streamed request): real-time factor;
+  * a reply that opens with one word ("Sure! ..."): time to first audio;
+  * stalls: for the paragraph, the long text and the reply, the seconds a player that starts at the
+    first byte and plays in real time runs out of audio (0: the stream kept ahead of playback);
   * ``--clients`` concurrent clients each sending the paragraph twice: audio seconds per wall second;
   * resident memory of the server after warm-up and its peak (VmRSS / VmHWM) at the end;
   * ratios against the first engine (the baseline, ``torch-fp32`` by default).
@@ -41,6 +44,7 @@ from quality import PASSAGE  # noqa: E402
 
 PARAGRAPH = overhead.TEXTS["medium"] + " " + overhead.TEXTS["short"]
 LONG = " ".join(PASSAGE.split()[:400])
+REPLY = "Sure! " + LONG.split(". ", 1)[1]   # a reply that opens with one word, as chat answers do
 
 
 def memory_kb(pid: int) -> dict[str, int]:
@@ -84,7 +88,8 @@ def speed(args, engines: list[str]) -> None:
     try:
         for e, server in servers.items():
             server.wait_ready()
-        rows = {e: {"ttfa": [], "para": [], "long": [], "conc": [], "conc_ttfa": []} for e in engines}
+        rows = {e: {"ttfa": [], "para": [], "long": [], "conc": [], "conc_ttfa": [], "stall_para": [],
+                    "stall_long": [], "reply_ttfa": [], "stall_reply": []} for e in engines}
         warm = {e: memory_kb(s.proc.pid)["VmRSS"] for e, s in servers.items()}
         with overhead.http_client(args.timeout) as http:
             for e, server in servers.items():   # one untimed paragraph each: first-request costs out
@@ -94,10 +99,16 @@ def speed(args, engines: list[str]) -> None:
                     r = server.run(http, PARAGRAPH, timeout=args.timeout, measure_cpu=False)
                     rows[e]["ttfa"].append(r.ttfa)
                     rows[e]["para"].append(r.wall / r.audio)
+                    rows[e]["stall_para"].append(r.stall)
                     r = server.run(http, LONG, timeout=args.timeout, measure_cpu=False)
                     rows[e]["long"].append(r.wall / r.audio)
+                    rows[e]["stall_long"].append(r.stall)
+                    r = server.run(http, REPLY, timeout=args.timeout, measure_cpu=False)
+                    rows[e]["reply_ttfa"].append(r.ttfa)
+                    rows[e]["stall_reply"].append(r.stall)
                     print(f"run {run + 1} {e}: paragraph ttfa {rows[e]['ttfa'][-1]:.2f}s rtf {rows[e]['para'][-1]:.3f}"
-                          f", long rtf {rows[e]['long'][-1]:.3f}", flush=True)
+                          f", long rtf {rows[e]['long'][-1]:.3f}, reply ttfa {r.ttfa:.2f}s, stalls (para/long/reply)"
+                          f" {rows[e]['stall_para'][-1]:.2f}/{rows[e]['stall_long'][-1]:.2f}/{r.stall:.2f}s", flush=True)
         if args.clients:
             for run in range(max(1, args.runs // 2)):
                 for e, server in servers.items():
@@ -120,6 +131,11 @@ def speed(args, engines: list[str]) -> None:
         m = med[e]
         print(f"{e:<12} {m['ttfa']:11.2f} {m['para']:9.3f} {m['long']:9.3f} {m['conc']:18.2f} "
               f"{warm[e] / 1024:11.0f} {peak[e]['VmRSS'] / 1024:7.0f}/{peak[e]['VmHWM'] / 1024:.0f}")
+    print(f"\n{'engine':<12} {'reply TTFA s':>12} {'stall para s':>12} {'stall long s':>12} {'stall reply s':>13}"
+          "   (stall: seconds a player starting at the first byte runs dry)")
+    for e in engines:
+        m = med[e]
+        print(f"{e:<12} {m['reply_ttfa']:12.2f} {m['stall_para']:12.2f} {m['stall_long']:12.2f} {m['stall_reply']:13.2f}")
     for e in engines[1:]:
         m, b = med[e], med[base]
         print(f"{e} / {base}: para RTF x{m['para'] / b['para']:.2f}, long RTF x{m['long'] / b['long']:.2f}, "

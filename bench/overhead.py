@@ -157,11 +157,27 @@ def machine_busy() -> float:
 class Result:
     """One request: time to first audio, total wall time, audio seconds, chunks, CPU of the serving process."""
 
-    __slots__ = ("ttfa", "wall", "audio", "chunks", "nbytes", "cpu")
+    __slots__ = ("ttfa", "wall", "audio", "chunks", "nbytes", "cpu", "stall")
 
     def __init__(self, ttfa: float, wall: float, audio: float, chunks: int = 0, nbytes: int = 0,
-                 cpu: float = float("nan")):
+                 cpu: float = float("nan"), stall: float = float("nan")):
         self.ttfa, self.wall, self.audio, self.chunks, self.nbytes, self.cpu = ttfa, wall, audio, chunks, nbytes, cpu
+        self.stall = stall   # seconds a player that starts at the first byte waits for audio (pcm only)
+
+
+class Playback:
+    """A player that starts at the first audio it gets and plays in real time: total time it runs dry."""
+
+    def __init__(self):
+        self.runs_dry_at = None   # wall time at which the audio received so far has all been played
+        self.stall = 0.0
+
+    def received(self, at: float, seconds: float) -> None:
+        if self.runs_dry_at is None or at > self.runs_dry_at:
+            if self.runs_dry_at is not None:
+                self.stall += at - self.runs_dry_at
+            self.runs_dry_at = at
+        self.runs_dry_at += seconds
 
 
 # -- the model ----------------------------------------------------------------------------------------
@@ -279,6 +295,7 @@ class Server:
         t0 = time.perf_counter()
         ttfa = None
         nbytes = 0
+        player = Playback()
         with client.stream("POST", self.url + "/v1/audio/speech", json=body) as resp:
             if resp.status_code != 200:
                 resp.read()
@@ -288,12 +305,14 @@ class Server:
                     if ttfa is None:
                         ttfa = time.perf_counter() - t0
                     nbytes += len(data)
+                    player.received(time.perf_counter(), len(data) / 2 / SAMPLE_RATE)
                 if time.perf_counter() - t0 > timeout:
                     raise TimeoutError(f"request took over {timeout:.0f}s")
         wall = time.perf_counter() - t0
         audio = nbytes / 2 / SAMPLE_RATE if fmt == "pcm" else float("nan")
         cpu = self.cpu() - cpu0 if measure_cpu else float("nan")
-        return Result(ttfa if ttfa is not None else wall, wall, audio, 0, nbytes, cpu)
+        return Result(ttfa if ttfa is not None else wall, wall, audio, 0, nbytes, cpu,
+                      player.stall if fmt == "pcm" else float("nan"))
 
 
 def http_client(read_timeout: float):

@@ -223,8 +223,9 @@ def test_v0_19_captions_phonemes_and_tags(server):
 
 
 def test_chunk_joins_get_a_pause_by_punctuation(server):
-    # the first chunk closes after the first sentence: the join after it is SENTENCE_PAUSE_S of silence
-    audio = pcm(server, input="Hello there. And now, some more words to say.")
+    # the first chunk closes after the first sentence (over FIRST_CHUNK_MIN_TOKENS): the join after it is
+    # SENTENCE_PAUSE_S of silence
+    audio = pcm(server, input="Hello there, it is good to hear from you again. And now, some more words to say.")
     assert 6_000 <= longest_zero_run(audio) <= 6_004
     # one chunk only: no join, no inserted silence
     assert longest_zero_run(pcm(server, input="Hello there")) < 600

@@ -62,12 +62,19 @@ def test_plan_keeps_order_spans_voices_and_pauses():
     assert "kokoro" in plan[2].chunk.phonemes
 
 
-def test_only_the_first_chunk_of_the_request_is_short():
+@pytest.mark.parametrize("ramp", [0, 2])
+def test_only_the_first_chunk_of_the_request_is_short(ramp):
     text = " ".join(["word"] * 200) + "."
     segments = [SpeechSegment([MappedText.of(text)]), SpeechSegment([MappedText.of(text)], voice="b")]
-    plan = list(SpeechPlanner(ChunkLimits(20, 60, 80, 100)).plan(segments, lambda s: voicing()))
+    plan = list(SpeechPlanner(ChunkLimits(20, 60, 80, 100, ramp=ramp)).plan(segments, lambda s: voicing()))
     sizes = [len(item.chunk.phonemes) for item in plan]
-    assert sizes[0] <= 20 and all(s > 20 for s in sizes[1:-1])
+    assert sizes[0] <= 20
+    second_segment = next(i for i, item in enumerate(plan) if item.voicing is not plan[0].voicing)
+    assert sizes[second_segment] > 20   # the request's later segments are not "first" again
+    if not ramp:
+        assert all(s > 20 for s in sizes[1:-1])
+    else:   # the ramp carries across segments: the phonemes before count, whatever segment they were in
+        assert sizes[1] <= 2 * sizes[0] < sizes[2]
 
 
 def test_normalizer_only_for_english():

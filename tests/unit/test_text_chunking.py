@@ -44,10 +44,43 @@ def test_chunks_respect_limits_and_cover_every_word(limits):
 
 
 def test_first_chunk_is_the_first_sentence():
-    text = "Hi. " + "This is the second sentence with several more words in it. " * 5
+    first = "This opening sentence is long enough to be spoken alone."
+    text = first + " " + "This is the second sentence with several more words in it. " * 5
     chunks = list(iter_chunks(text, spelled_g2p))
-    assert chunks[0].text == "Hi."
-    assert 175 <= len(chunks[1].phonemes) <= 250
+    assert chunks[0].text == first
+    assert len(chunks[1].phonemes) <= 2 * len(chunks[0].phonemes)          # the ramp
+    unramped = list(iter_chunks(text, spelled_g2p, ChunkLimits(ramp=0)))
+    assert unramped[0].text == first and 175 <= len(unramped[1].phonemes) <= 250
+
+
+def test_a_short_first_sentence_takes_the_next_along():
+    chunks = list(iter_chunks("Sure! Your order shipped today. " + "More words follow here. " * 20, spelled_g2p))
+    assert chunks[0].text == "Sure! Your order shipped today."
+    # the next sentence too long to fit beside it: its head is taken, cut at a clause
+    chunks = list(iter_chunks("Hi. " + ", ".join(["one two three four five"] * 12) + ".", spelled_g2p))
+    assert chunks[0].text.startswith("Hi. one two") and chunks[0].text.endswith(",")
+    assert len(chunks[0].phonemes) <= 100
+    # FIRST_CHUNK_MIN_TOKENS=0: the first sentence alone, however short
+    assert next(iter_chunks("Sure! Your order shipped today.", spelled_g2p, ChunkLimits(first_min=0))).text == "Sure!"
+    # a text shorter than the minimum is one chunk
+    assert [c.text for c in iter_chunks("Hi. Yes.", spelled_g2p)] == ["Hi. Yes."]
+
+
+@pytest.mark.parametrize("ramp", [2.0, 3.0])
+def test_chunks_ramp_up_to_the_target(ramp):
+    """Each chunk holds at most ramp x the phonemes before it (or first_max), so a player that has the
+    earlier chunks' audio is still busy when the next one is ready; then chunks pack to the target."""
+    text = " ".join(f"Sentence number {i} tells a short story about the sea." for i in range(60))
+    limits = ChunkLimits(ramp=ramp)
+    sizes = [len(c.phonemes) for c in iter_chunks(text, spelled_g2p, limits)]
+    spoken = sizes[0]
+    for size in sizes[1:]:
+        assert size <= max(limits.first_max, ramp * spoken)
+        spoken += size
+    assert sizes[0] <= sizes[1] < sizes[2]
+    assert all(limits.target_min <= size <= limits.target_max for size in sizes[4:-1])
+    with pytest.raises(ValueError):
+        ChunkLimits(ramp=0.5)
 
 
 def test_long_sentence_is_cut_at_clause_punctuation():

@@ -55,6 +55,8 @@ class Settings(BaseSettings):
 
     # Text chunking, counted in phonemes of the version that speaks them
     first_chunk_max_tokens: int = Field(100, ge=1, le=510)
+    first_chunk_min_tokens: int = Field(20, ge=0, le=510)   # a shorter first sentence takes the next along
+    chunk_ramp: float = Field(2.0, ge=0)                   # chunk k+1 <= ramp x phonemes before it; 0: off
     target_min_tokens: int = Field(175, ge=1, le=510)
     target_max_tokens: int = Field(250, ge=1, le=510)
     absolute_max_tokens: int = Field(450, ge=1, le=510)
@@ -107,6 +109,8 @@ class Settings(BaseSettings):
     def _check_chunk_limits(self):
         if not self.target_min_tokens <= self.target_max_tokens <= self.absolute_max_tokens:
             raise ValueError("need TARGET_MIN_TOKENS <= TARGET_MAX_TOKENS <= ABSOLUTE_MAX_TOKENS")
+        if 0 < self.chunk_ramp < 1:
+            raise ValueError("CHUNK_RAMP is 0 (off) or at least 1")
         return self
 
 

@@ -49,7 +49,8 @@ _CHARS_PER_SECOND = 15.0
 
 def limits_from(settings: Settings) -> ChunkLimits:
     return ChunkLimits(settings.first_chunk_max_tokens, settings.target_min_tokens,
-                       settings.target_max_tokens, settings.absolute_max_tokens)
+                       settings.target_max_tokens, settings.absolute_max_tokens,
+                       settings.first_chunk_min_tokens, settings.chunk_ramp)
 
 
 def join_policy_from(settings: Settings) -> JoinPolicy:

@@ -1,19 +1,22 @@
 """Packs a text's phonemized sentences into model-sized chunks, lazily, so the first can be spoken at once.
 
 Limits count phonemes of the version that will speak them. The first chunk closes after the first
-sentence (up to ``first_max`` phonemes) to get audio out fast; later chunks grow to ``target_min`` ..
-``target_max``; a sentence longer than the chunk limit is cut at the last clause punctuation, then at
-the last word boundary, that fits. No chunk exceeds ``absolute_max`` (≤ 510, the model's window).
+sentence (up to ``first_max`` phonemes) to get audio out fast, once it holds ``first_min`` phonemes: a
+shorter first sentence ("Sure!") takes the next one with it, or the head of it that fits. Later chunks
+ramp up: each holds at most ``ramp`` times the phonemes chunked before it (but may always hold
+``first_max``), so that while a client plays what it has, the next chunk is ready (on a CPU whose
+real-time factor is below 1 / ``ramp``), until chunks reach ``target_min`` .. ``target_max``. A sentence longer than the chunk limit is cut at
+the last clause punctuation, then at the last word boundary, that fits. No chunk exceeds
+``absolute_max`` (≤ 510, the model's window).
 """
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Optional, Sequence
 
 from .sentences import split_sentences
 from ...core.phonemes import G2P, PhonemeToken, join_phonemes, join_text
 from ...core.punctuation import SPLIT_WATERFALL
 
 MODEL_MAX_PHONEMES = 510
-# Preferred cut points, strongest first.
 
 
 @dataclass(frozen=True)
@@ -22,10 +25,24 @@ class ChunkLimits:
     target_min: int = 175
     target_max: int = 250
     absolute_max: int = 450
+    first_min: int = 20
+    ramp: float = 2.0     # 0: no ramp, every chunk after the first packs to target_min .. target_max
 
     def __post_init__(self):
         if not 0 < self.target_min <= self.target_max <= self.absolute_max <= MODEL_MAX_PHONEMES:
             raise ValueError("chunk limits must satisfy 0 < min <= max <= absolute <= 510")
+        if self.first_min < 0:
+            raise ValueError("the first chunk's minimum must not be negative")
+        if not (self.ramp == 0 or self.ramp >= 1):
+            raise ValueError("the chunk ramp must be 0 (off) or at least 1")
+
+    def sizes(self, spoken: int) -> tuple[int, int, int]:
+        """(close at, pack up to, cut sentences at) phonemes for the next chunk, after ``spoken``."""
+        if spoken == 0:   # a minimum above the maximum is the maximum
+            return min(self.first_min, self.first_max), self.first_max, self.first_max
+        # never below first_max: a sentence the first chunk could hold is not cut for the ramp's sake
+        cap = max(int(self.ramp * spoken), self.first_max) if self.ramp else self.absolute_max
+        return min(self.target_min, cap), min(self.target_max, cap), min(self.absolute_max, cap)
 
 
 @dataclass(frozen=True)
@@ -83,7 +100,7 @@ def _best_cut(tokens: Sequence[PhonemeToken], start: int, end: int) -> int:
         for i in range(end - 1, start, -1):
             if _is_mark(tokens[i], marks):
                 return i + 1
-    for i in range(end - 1, start, -1):
+    for i in range(end, start, -1):   # from end: the last word that fits, when a space follows it
         if tokens[i - 1].whitespace:
             return i
     return max(end, start + 1)
@@ -98,42 +115,70 @@ def iter_chunks(text: str, g2p: G2P, limits: ChunkLimits = ChunkLimits()) -> Ite
     return pack_sentences((g2p(sentence) for sentence in split_sentences(text)), limits)
 
 
-def pack_sentences(sentences: Iterable[list[PhonemeToken]], limits: ChunkLimits,
-                   short_first: bool = True) -> Iterator[TextChunk]:
-    """Pack phonemized sentences into chunks; ``short_first``: the first chunk obeys ``first_max``."""
-    current: list[PhonemeToken] = []
-    first = short_first
+def _window_end(tokens: Sequence[PhonemeToken], start: int, limit: int) -> int:
+    """End of the longest run ``tokens[start:end]`` whose phonemes fit in ``limit`` (as ``fit_tokens`` counts)."""
+    end, used = start, 0
+    while end < len(tokens) and used + len(tokens[end].phonemes) <= limit:
+        used += _cost(tokens[end])
+        end += 1
+    return end
 
-    def emit():
-        nonlocal current, first
+
+def _head_end(tokens: Sequence[PhonemeToken], start: int, limit: int) -> int:
+    """End of the best run of whole tokens from ``start`` within ``limit``: all the rest when it fits, else
+    cut at the strongest punctuation, else after a spaced word; ``start`` when the first token is longer."""
+    end = _window_end(tokens, start, limit)
+    if end in (start, len(tokens)):
+        return end
+    return _best_cut(tokens, start, end)
+
+
+def pack_sentences(sentences: Iterable[list[PhonemeToken]], limits: ChunkLimits,
+                   spoken: int = 0) -> Iterator[TextChunk]:
+    """Pack phonemized sentences into chunks (see the module's text), in time linear in the tokens.
+
+    ``spoken``: phonemes of the same request already chunked (0: the next chunk is the request's first).
+    """
+    current: list[PhonemeToken] = []
+    cost = 0   # of current, as _cost counts
+
+    def take(tokens: list[PhonemeToken], start: int, end: int) -> int:
+        nonlocal cost
+        current.extend(tokens[start:end])
+        cost += sum(_cost(t) for t in tokens[start:end])
+        return end
+
+    def emit() -> Optional[TextChunk]:
+        nonlocal current, cost, spoken
         chunk = TextChunk(join_text(current), join_phonemes(current), tuple(current))
-        current = []
+        current, cost = [], 0
         if any(symbol.isalpha() for symbol in chunk.phonemes):
-            first = False
+            spoken += len(chunk.phonemes)
             return chunk
         return None
 
-    def add(piece: list[PhonemeToken], ceiling: int):
-        if current and len(join_phonemes(current)) + 1 + len(join_phonemes(piece)) > ceiling:
-            yield from filter(None, [emit()])
-        current.extend(piece)
-
-    for tokens in sentences:
-        if not tokens:
-            continue
-        rest: Sequence[PhonemeToken] = tokens
-        if first:
-            # Only the first chunk is short: the rest of a long first sentence packs as usual.
-            flat = _flatten(tokens, limits.first_max)
-            head = next(fit_tokens(flat, limits.first_max))
-            yield from add(head, limits.first_max)
-            rest = flat[len(head):]
-            if rest:
-                yield from filter(None, [emit()])
-        for piece in (fit_tokens(rest, limits.absolute_max) if rest else ()):
-            yield from add(piece, limits.first_max if first else limits.target_max)
-        if current and (first or len(join_phonemes(current)) >= limits.target_min):
-            yield from filter(None, [emit()])
+    for sentence in sentences:
+        tokens, at = list(sentence), 0
+        while at < len(tokens):
+            close_at, pack_to, cut_at = limits.sizes(spoken)
+            if not current:
+                if len(tokens[at].phonemes) > cut_at:   # a 'word' longer than a chunk: cut it evenly
+                    tokens[at:at + 1] = _split_long_token(tokens[at], cut_at)
+                at = take(tokens, at, _head_end(tokens, at, cut_at))
+            elif _window_end(tokens, at, pack_to - cost - 1) == len(tokens):
+                at = take(tokens, at, len(tokens))     # the rest of the sentence joins the chunk
+            elif spoken == 0 and cost < close_at:
+                # a short first sentence takes the head of this one that fits beside it
+                at = take(tokens, at, _head_end(tokens, at, pack_to - cost - 1))
+            if at == len(tokens):
+                break
+            chunk = emit()
+            if chunk:
+                yield chunk
+        if current and cost >= limits.sizes(spoken)[0]:
+            chunk = emit()
+            if chunk:
+                yield chunk
     if current:
         chunk = emit()
         if chunk:

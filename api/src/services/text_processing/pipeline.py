@@ -69,15 +69,15 @@ class SpeechPlanner:
         self.normalize = normalize
 
     def plan(self, segments: Iterable[Segment], voicing_for: Callable[[SpeechSegment], Voicing]) -> Iterator[PlanItem]:
-        short_first = True
+        spoken = 0   # phonemes chunked so far: the first chunk is short, later ones ramp up across segments
         for segment in segments:
             if isinstance(segment, PauseSegment):
                 if segment.seconds > 0:
                     yield Pause(segment.seconds)
                 continue
             voicing = voicing_for(segment)
-            for chunk in pack_sentences(self._sentences(segment, voicing), self.limits, short_first):
-                short_first = False
+            for chunk in pack_sentences(self._sentences(segment, voicing), self.limits, spoken):
+                spoken += len(chunk.phonemes)
                 yield SpeechChunk(chunk, voicing)
 
     def _sentences(self, segment: SpeechSegment, voicing: Voicing) -> Iterator[list[PhonemeToken]]:
