@@ -6,7 +6,7 @@
                                       [--int8-onnx FILE] [--no-compile]
 
 Exports ``MODEL_DIR/v1_0``'s model with ``torch.onnx.export`` (the TorchScript exporter, opset 17, dynamic
-length; ``kokoro.model.KModelForONNX``: waveform and durations out) into ``bench/.cache/onnx/``, makes an
+length; ``kokoro.model.KModelForONNX`` with the real-valued STFT: waveform and durations out) into ``bench/.cache/onnx/``, makes an
 int8 copy with ``onnxruntime.quantization.quantize_dynamic`` (weights of MatMul/Gemm and convolutions),
 and times one forward pass per chunk length on each path, all in this process with the same thread
 count: ``torch-fp32`` and ``torch-bf16`` (the server's ``batched.forward_batch`` after ``apply_engine``),
@@ -33,9 +33,12 @@ TEXT = ("The keeper climbed the stairs of the old lighthouse and lit the lamp, a
         "boats turned for home, their lanterns swinging in the dark, and the harbor master counted them.")
 
 
-def export(model, path: Path) -> None:
+def export(config_path: Path, weights_path: Path, path: Path) -> None:
+    """The checkpoint as kokoro builds it for export: its real-valued STFT (complex numbers do not export)."""
     import torch
-    from kokoro.model import KModelForONNX
+    from kokoro.model import KModel, KModelForONNX
+
+    model = KModel(config=str(config_path), model=str(weights_path), disable_complex=True).eval()
 
     ids = torch.tensor([[0, *range(1, 49), 0]])
     torch.onnx.export(KModelForONNX(model).eval(), (ids, torch.zeros(1, 256), torch.tensor([1.0])), str(path),
@@ -78,7 +81,7 @@ def main() -> None:
     CACHE.mkdir(parents=True, exist_ok=True)
     fp32_path, int8_path = CACHE / "kokoro-v1_0.fp32.onnx", CACHE / "kokoro-v1_0.int8.onnx"
     began = time.perf_counter()
-    export(load("torch-fp32"), fp32_path)
+    export(spec.config_path(args.model_dir), spec.weights_path(args.model_dir), fp32_path)
     quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8)
     print(f"export + quantize: {time.perf_counter() - began:.1f}s; fp32 {fp32_path.stat().st_size >> 20} MB, "
           f"int8 {int8_path.stat().st_size >> 20} MB")
