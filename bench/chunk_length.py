@@ -39,18 +39,14 @@ def main() -> None:
 
     import torch
 
-    from api.src.builds.v1_0 import SPEC
     from api.src.inference.batched import BatchItem, forward_batch
-    from api.src.inference.engines import apply_engine
-    from api.src.inference.weights import load_kmodel
+    from v1_model import V1Model
 
     torch.set_num_threads(args.threads)
-    config = SPEC.load_config(SPEC.config_path(args.model_dir))
-    model = apply_engine(load_kmodel(SPEC, config, SPEC.weights_path(args.model_dir)).eval(), args.engine)
-    vocab = config["vocab"]
-    phonemes = "".join(t.phonemes + (" " if t.whitespace else "") for t in SPEC.make_g2p("a")(TEXT))
-    ids = [vocab[p] for p in phonemes if p in vocab]
-    pack = torch.load(SPEC.voices_dir(args.model_dir) / f"{args.voice}.pt", weights_only=True)
+    v1 = V1Model(args.model_dir)
+    model = v1.build(args.engine)
+    ids = v1.ids(TEXT)
+    pack = v1.pack(args.voice)
     lengths = [int(n) for n in args.lengths.split(",")]
     if max(lengths) > len(ids):
         sys.exit(f"the text has {len(ids)} phonemes; ask for lengths up to that")

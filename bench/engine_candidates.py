@@ -63,25 +63,18 @@ def main() -> None:
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from api.src.builds import VERSIONS
     from api.src.inference import batched
-    from api.src.inference.engines import apply_engine
-    from api.src.inference.weights import load_kmodel
+    from v1_model import V1Model
 
     torch.set_num_threads(args.threads)
-    spec = VERSIONS["v1_0"]
-    config = spec.load_config(spec.config_path(args.model_dir))
-    phonemes = "".join(t.phonemes + (" " if t.whitespace else "") for t in spec.make_g2p("a")(TEXT))
-    all_ids = [config["vocab"][p] for p in phonemes if p in config["vocab"]]
-    pack = torch.load(spec.voices_dir(args.model_dir) / "af_heart.pt", weights_only=True)
-
-    def load(engine: str):
-        return apply_engine(load_kmodel(spec, config, spec.weights_path(args.model_dir)).eval(), engine)
+    v1 = V1Model(args.model_dir)
+    all_ids = v1.ids(TEXT)
+    pack = v1.pack()
 
     CACHE.mkdir(parents=True, exist_ok=True)
     fp32_path, int8_path = CACHE / "kokoro-v1_0.fp32.onnx", CACHE / "kokoro-v1_0.int8.onnx"
     began = time.perf_counter()
-    export(spec.config_path(args.model_dir), spec.weights_path(args.model_dir), fp32_path)
+    export(v1.config_path, v1.weights_path, fp32_path)
     quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8)
     print(f"export + quantize: {time.perf_counter() - began:.1f}s; fp32 {fp32_path.stat().st_size >> 20} MB, "
           f"int8 {int8_path.stat().st_size >> 20} MB")
@@ -93,7 +86,7 @@ def main() -> None:
     if args.int8_onnx:
         sessions["ort-int8 (given)"] = ort.InferenceSession(str(args.int8_onnx), options,
                                                             providers=["CPUExecutionProvider"])
-    models = {"torch-fp32": load("torch-fp32"), "torch-bf16": load("torch-bf16")}
+    models = {"torch-fp32": v1.build("torch-fp32"), "torch-bf16": v1.build("torch-bf16")}
     plain = {name: getattr(batched, name) for name in ("_adain_resblock1", "_adain_resblock1_channels_last")}
     compiled = {} if args.no_compile else {name: torch.compile(fn, dynamic=True) for name, fn in plain.items()}
     if compiled:

@@ -158,18 +158,13 @@ GROUPS = {
 def profile(args, engines: list[str]) -> None:
     import torch
 
-    from api.src.builds import VERSIONS
     from api.src.inference import batched
-    from api.src.inference.engines import apply_engine
-    from api.src.inference.weights import load_kmodel
+    from v1_model import V1Model
 
     torch.set_num_threads(args.threads)
-    spec = VERSIONS["v1_0"]
-    config = spec.load_config(spec.config_path(args.model_dir))
-    g2p = spec.make_g2p("a")
-    phonemes = "".join(t.phonemes + (" " if t.whitespace else "") for t in g2p(PARAGRAPH + " " + LONG))
-    ids = [config["vocab"][p] for p in phonemes if p in config["vocab"]][:args.profile_tokens]
-    pack = torch.load(spec.voices_dir(args.model_dir) / f"{overhead.VOICE}.pt", weights_only=True)
+    v1 = V1Model(args.model_dir)
+    ids = v1.ids(PARAGRAPH + " " + LONG)[:args.profile_tokens]
+    pack = v1.pack(overhead.VOICE)
     item = batched.BatchItem(ids, pack[len(ids)], 1.0, 7)
     spent: dict[str, float] = {}
 
@@ -186,7 +181,7 @@ def profile(args, engines: list[str]) -> None:
     batched._source_spectra = timed("harmonic source + STFT", source_spectra)
     try:
         for engine in engines:
-            model = apply_engine(load_kmodel(spec, config, spec.weights_path(args.model_dir)).eval(), engine)
+            model = v1.build(engine)
             started: dict[str, float] = {}
             for path, module in model.named_modules():
                 if next(module.children(), None) is not None:

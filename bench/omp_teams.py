@@ -32,21 +32,16 @@ CASES = {"one thread": "worker", "built in a passing thread": "passing", "built 
 def child(args) -> None:
     import torch
 
-    from api.src.builds import VERSIONS
     from api.src.inference import batched
-    from api.src.inference.engines import apply_engine
-    from api.src.inference.weights import load_kmodel
+    from v1_model import V1Model
 
     torch.set_num_threads(args.threads)
-    spec = VERSIONS["v1_0"]
-    config = spec.load_config(spec.config_path(args.model_dir))
-    phonemes = "".join(t.phonemes + (" " if t.whitespace else "") for t in spec.make_g2p("a")(TEXT))
-    ids = [config["vocab"][p] for p in phonemes if p in config["vocab"]][:args.tokens]
-    pack = torch.load(spec.voices_dir(args.model_dir) / "af_heart.pt", weights_only=True)
-    item = batched.BatchItem(ids, pack[len(ids)], 1.0, 7)
+    v1 = V1Model(args.model_dir)
+    ids = v1.ids(TEXT)[:args.tokens]
+    item = batched.BatchItem(ids, v1.pack()[len(ids)], 1.0, 7)
 
     def build():
-        return apply_engine(load_kmodel(spec, config, spec.weights_path(args.model_dir)).eval(), args.engine)
+        return v1.build(args.engine)
 
     def run(model):
         batched.forward_batch(model, [item])

@@ -10,7 +10,7 @@ the last clause punctuation, then at the last word boundary, that fits. No chunk
 ``absolute_max`` (≤ 510, the model's window).
 """
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Optional, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from .sentences import split_sentences
 from ...core.phonemes import G2P, PhonemeToken, join_phonemes, join_text
@@ -148,14 +148,14 @@ def pack_sentences(sentences: Iterable[list[PhonemeToken]], limits: ChunkLimits,
         cost += sum(_cost(t) for t in tokens[start:end])
         return end
 
-    def emit() -> Optional[TextChunk]:
+    def emit() -> Iterator[TextChunk]:
+        """Close the current chunk; yield it unless it has nothing to say."""
         nonlocal current, cost, spoken
         chunk = TextChunk(join_text(current), join_phonemes(current), tuple(current))
         current, cost = [], 0
         if any(symbol.isalpha() for symbol in chunk.phonemes):
             spoken += len(chunk.phonemes)
-            return chunk
-        return None
+            yield chunk
 
     for sentence in sentences:
         tokens, at = list(sentence), 0
@@ -172,14 +172,8 @@ def pack_sentences(sentences: Iterable[list[PhonemeToken]], limits: ChunkLimits,
                 at = take(tokens, at, _head_end(tokens, at, pack_to - cost - 1))
             if at == len(tokens):
                 break
-            chunk = emit()
-            if chunk:
-                yield chunk
+            yield from emit()
         if current and cost >= limits.sizes(spoken)[0]:
-            chunk = emit()
-            if chunk:
-                yield chunk
+            yield from emit()
     if current:
-        chunk = emit()
-        if chunk:
-            yield chunk
+        yield from emit()
