@@ -35,6 +35,8 @@ from .routers import dev, health, metrics, models, openai_compatible
 from .routers import downloads as download_routes, voices as voice_routes
 from .routers.web import PREFIX as WEB_PREFIX, mount_web_ui, web_ui_url
 from .services.download_links import DownloadStore, UnsafeFolder
+from .inference.chunk_cache import ChunkCache
+from .inference.engine import SynthesisEngine
 from .services.speech import SpeechService
 from .services.warm_up import WarmUp
 
@@ -123,8 +125,9 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
         max_queue_wait_s=settings.max_queue_wait_s, policy=settings.scheduling_policy,
         half_precision=settings.half_precision and app.state.manager.device == "cuda",
         memory_guard=app.state.memory_guard)
-    app.state.speech = SpeechService(settings, app.state.manager, app.state.scheduler)
-    app.state.warm_up = WarmUp(app.state.speech, app.state.manager, app.state.scheduler,
+    app.state.engine = SynthesisEngine(app.state.scheduler, ChunkCache(settings.chunk_cache_mb * 1024 * 1024))
+    app.state.speech = SpeechService(settings, app.state.manager, app.state.engine)
+    app.state.warm_up = WarmUp(app.state.engine, app.state.manager, app.state.speech.limits,
                                default_voice=settings.default_voice, preload_voices=settings.preload_voices)
     app.state.metrics_registry = metrics.make_registry(app)
     app.state.downloads = DownloadStore(settings.temp_file_dir, int(settings.temp_file_max_mb * 1024 * 1024),

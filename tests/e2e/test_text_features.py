@@ -177,6 +177,19 @@ def test_phonemize_normalizes_english_for_both_versions(server):
     assert phonemize(text="Hola, ¿cómo estás?", language="e")["phonemes"]
 
 
+def test_phonemize_reads_markup_as_speech_does(server):
+    """/dev/phonemize is the speech planner without synthesis: tags, given pronunciations and pauses are
+    read as /v1/audio/speech reads them, not phonemized as text."""
+    def phonemes(text):
+        r = httpx.post(server.url + "/dev/phonemize", json={"text": text}, timeout=120)
+        assert r.status_code == 200, r.text
+        return r.json()["phonemes"]
+
+    given = phonemes("Say [Kokoro](/kˈOkəɹO/) now.")
+    assert "kˈOkəɹO" in given and "/" not in given and "[" not in given
+    assert phonemes("Hello [pause:1s] world.") == phonemes("Hello world.")
+
+
 def test_repeated_request_is_served_from_the_cache(server):
     body = {"input": "A sentence that is repeated word for word. And another one.", "seed": 11}
     first = pcm(server, **body)

@@ -8,8 +8,7 @@ from tests.unit.test_model_manager import make_files
 
 
 class FakeBackend:
-    def __init__(self):
-        self.active_requests = 0
+    version = "v1_0"
 
 
 class Clock:
@@ -59,15 +58,17 @@ def test_each_request_restarts_the_idle_clock(tmp_path):
     asyncio.run(main())
 
 
-def test_never_unloads_with_a_request_in_flight(tmp_path):
+def test_never_unloads_with_a_lease_held(tmp_path):
     manager, clock = manager_with_clock(tmp_path)
 
     async def main():
-        backend = await manager.get("v1_0")
-        backend.active_requests = 1
+        lease = manager.lease("v1_0")
+        await lease.acquire()
         clock.now += 3600
         assert await manager.unload_idle(60) == []
-        backend.active_requests = 0   # the request ends: idle from now on, not from its start
+        lease.release()   # the request ends: idle from now on, not from its start
+        lease.release()   # idempotent
+        assert manager.leases("v1_0") == 0
         clock.now += 30
         assert await manager.unload_idle(60) == []
         clock.now += 30
@@ -91,3 +92,26 @@ def test_never_unloads_while_a_request_waits_for_the_version(tmp_path):
 
 def test_setting_defaults_to_never():
     assert Settings().idle_unload_s == 0
+
+
+def test_an_unload_waits_for_every_lease(tmp_path):
+    """An explicit unload refuses (409) or waits while a lease is held; requests meanwhile wait for it."""
+    from api.src.core.exceptions import Conflict
+    import pytest
+
+    manager, clock = manager_with_clock(tmp_path)
+
+    async def main():
+        async with manager.lease("v1_0") as backend:
+            with pytest.raises(Conflict):
+                await manager.unload("v1_0", wait=False)
+            unloading = asyncio.create_task(manager.unload("v1_0"))
+            await asyncio.sleep(0.2)
+            assert not unloading.done() and manager.state("v1_0") is VersionState.READY
+        await unloading
+        assert manager.state("v1_0") is VersionState.NOT_LOADED
+        async with manager.lease("v1_0") as rebuilt:
+            assert rebuilt is not backend and manager.leases("v1_0") == 1
+        assert manager.leases("v1_0") == 0
+
+    asyncio.run(main())

@@ -37,6 +37,12 @@ def layer_of(module: str) -> Optional[int]:
     return LAYERS[parts[2]]
 
 
+def _is_module(name: str) -> bool:
+    """A module file or a package folder of this repository."""
+    path = SRC.parent.parent / Path(*name.split("."))
+    return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
+
+
 def imports_of(path: Path) -> list[tuple[int, str]]:
     """(line, absolute module name) of every import in the file."""
     package = module_name(path) if path.name == "__init__.py" else module_name(path).rsplit(".", 1)[0]
@@ -54,7 +60,7 @@ def imports_of(path: Path) -> list[tuple[int, str]]:
             # `from . import memory` names modules, not attributes: check each of them too
             found.append((node.lineno, target))
             found += [(node.lineno, f"{target}.{alias.name}") for alias in node.names
-                      if (SRC.parent.parent / Path(*f"{target}.{alias.name}".split("."))).with_suffix(".py").exists()]
+                      if _is_module(f"{target}.{alias.name}")]
     return found
 
 

@@ -6,7 +6,7 @@ import torch
 from api.src.inference.backend import ChunkOutput
 from api.src.services.audio.joiner import JoinPolicy
 from api.src.services.captions import token_id_ranges, word_timings
-from api.src.services.chunk_cache import ChunkCache
+from api.src.inference.chunk_cache import ChunkCache
 from api.src.services.text_processing.chunker import ChunkLimits
 from api.src.services.text_processing.mapped_text import MappedText
 from api.src.services.text_processing.pipeline import Pause, SpeechChunk, SpeechPlanner, Voicing, locate_tokens

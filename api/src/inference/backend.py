@@ -32,7 +32,6 @@ class KokoroBackend:
         self.voices = voices
         self.device = device
         self.max_tokens = model.context_length - 2
-        self.active_requests = 0   # admitted requests using this backend (event-loop thread only)
 
     @property
     def version(self) -> str:

@@ -31,6 +31,50 @@ class VersionState(str, Enum):
     FAILED = "failed"
 
 
+class ModelLease:
+    """A request's hold on a built version, from the moment it takes the version until its last chunk:
+    while any lease on a version is held, no unload (explicit or idle) frees it.
+
+    ``backend = await lease.acquire()`` … ``lease.release()`` (idempotent), or
+    ``async with manager.lease(version) as backend``. ``ModelLease.borrowed(backend)`` holds nothing:
+    for a backend its caller already keeps alive (a build's own warm-up, under the build lock).
+    """
+
+    def __init__(self, manager: Optional["ModelManager"], version: str, backend: Optional[KokoroBackend] = None):
+        self._manager, self.version = manager, version
+        self._backend = backend
+        self._held = False
+        self._released = False
+
+    @classmethod
+    def borrowed(cls, backend: KokoroBackend) -> "ModelLease":
+        return cls(None, backend.version, backend)
+
+    @property
+    def backend(self) -> KokoroBackend:
+        if self._backend is None:
+            raise RuntimeError("the lease has not been acquired")
+        return self._backend
+
+    async def acquire(self) -> KokoroBackend:
+        """Build the version if needed (``ModelManager.get``) and hold it; returns its backend."""
+        if self._manager is not None and not self._held:
+            self._backend = await self._manager._hold(self.version)
+            self._held = True
+        return self.backend
+
+    def release(self) -> None:
+        if self._held and not self._released:
+            self._manager._let_go(self.version)
+        self._released = True
+
+    async def __aenter__(self) -> KokoroBackend:
+        return await self.acquire()
+
+    async def __aexit__(self, *exc) -> None:
+        self.release()
+
+
 def resolve_device(setting: str) -> str:
     if setting == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -77,6 +121,7 @@ class ModelManager:
         self.build_seconds: dict[str, float] = {}
         self._clock = clock
         self._last_used: dict[str, float] = {}
+        self._leases = {v: 0 for v in self.versions}
 
     @property
     def default_version(self) -> str:
@@ -179,16 +224,36 @@ class ModelManager:
             logger.info("model {} ready on {} in {:.1f}s", version, self.device, self.build_seconds[version])
             return backend
 
+    def lease(self, version: str) -> ModelLease:
+        """A lease on ``version`` (not yet held: ``await lease.acquire()`` or ``async with``)."""
+        if version not in self.versions:
+            raise KeyError(version)
+        return ModelLease(self, version)
+
+    def leases(self, version: str) -> int:
+        """Requests holding the version now."""
+        return self._leases[version]
+
+    async def _hold(self, version: str) -> KokoroBackend:
+        backend = await self.get(version)
+        # no await between ``get`` returning and this count: an unload that starts later waits for it
+        self._leases[version] += 1
+        return backend
+
+    def _let_go(self, version: str) -> None:
+        self._leases[version] -= 1
+        self._last_used[version] = self._clock()
+
     async def unload_idle(self, idle_s: float) -> list[str]:
-        """Unloads every built version nobody asked for in the last ``idle_s`` seconds and with no request
-        in flight or queued (those count as use: their clock restarts); returns the versions freed.
+        """Unloads every built version nobody asked for in the last ``idle_s`` seconds and with no lease
+        held (a held lease counts as use: its clock restarts); returns the versions freed.
 
         Runs on the event loop: between the checks and the removal nothing else runs, so a request that
         gets the version afterwards builds it again."""
         now = self._clock()
         freed = []
-        for version, backend in list(self._backends.items()):
-            if backend.active_requests or version in self._draining or self._locks[version].locked():
+        for version in list(self._backends):
+            if self._leases[version] or version in self._draining or self._locks[version].locked():
                 self._last_used[version] = now
             elif now - self._last_used.get(version, now) >= idle_s:
                 await self.unload(version, wait=False, state=VersionState.IDLE)
@@ -199,19 +264,19 @@ class ModelManager:
                      state: VersionState = VersionState.NOT_LOADED) -> None:
         """Free a version's memory; the next request builds it again.
 
-        With requests in flight it waits for them (new requests for the version wait too), or raises
+        With leases held it waits for their release (new requests for the version wait too), or raises
         Conflict (409) when ``wait`` is false.
         """
         async with self._locks[version]:
             backend = self._backends.get(version)
             if backend is None:
                 return
-            if backend.active_requests and not wait:
-                raise Conflict(f"model version {version} has {backend.active_requests} requests in flight",
+            if self._leases[version] and not wait:
+                raise Conflict(f"model version {version} has {self._leases[version]} requests in flight",
                                code="model_busy")
             self._draining.add(version)
             try:
-                while backend.active_requests:
+                while self._leases[version]:
                     await asyncio.sleep(0.05)
             finally:
                 self._draining.discard(version)

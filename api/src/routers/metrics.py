@@ -48,7 +48,7 @@ class ServerCollector:
         for version, count in manager.build_counts.items():
             builds.add_metric([version], count)
         yield builds
-        cache = self.app.state.speech.cache
+        cache = self.app.state.engine.cache
         yield CounterMetricFamily("kokoro_chunk_cache_hits", "Chunks served from the chunk cache", value=cache.hits)
         yield CounterMetricFamily("kokoro_chunk_cache_misses", "Chunk cache look-ups that ran the model",
                                   value=cache.misses)

@@ -29,8 +29,22 @@ class Voicing:
 
 @dataclass(frozen=True)
 class SpeechChunk:
+    """A chunk to speak and how; ``phonemes``, ``pack`` and ``speed`` are what the engine reads."""
+
     chunk: TextChunk
     voicing: Voicing
+
+    @property
+    def phonemes(self) -> str:
+        return self.chunk.phonemes
+
+    @property
+    def pack(self):
+        return self.voicing.pack
+
+    @property
+    def speed(self) -> float:
+        return self.voicing.speed
 
 
 @dataclass(frozen=True)

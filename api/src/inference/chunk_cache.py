@@ -12,7 +12,7 @@ from typing import Hashable, Optional
 
 import torch
 
-from ..inference.backend import ChunkOutput
+from .backend import ChunkOutput
 
 # By object id, dropped when the pack is freed (tensors compare element-wise: no WeakKeyDictionary).
 _fingerprints: dict[int, str] = {}

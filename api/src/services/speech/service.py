@@ -1,0 +1,181 @@
+"""From a validated speech request to a started ``SpeechJob``: ``SpeechService``.
+
+``SpeechService.start`` does everything that can refuse a request before a byte is sent: model,
+markup, pronunciations, voices and aliases, languages, input size and pauses, then (through the
+job's ``start``) admission and the first chunk's G2P, so errors arrive as proper 4xx/5xx bodies. It
+leases the model version first (``ModelManager.lease``) and hands the lease with the request's plan
+(``text_processing.pipeline``) to the ``SynthesisEngine``; the job holds both until it closes.
+``phonemize`` runs the same text path without synthesis (``/dev/phonemize``).
+"""
+import time
+from functools import partial
+from typing import Iterator, Optional
+
+import anyio
+
+from ...core.config import Settings
+from ...core.exceptions import Forbidden, InvalidRequest, RequestTimeout
+from ...inference.backend import KokoroBackend
+from ...inference.engine import SynthesisEngine
+from ...inference.model_manager import ModelLease, ModelManager
+from ...core.phonemes import PhonemeToken
+from ...structures.normalization import NormalizationOptions
+from ...structures.schemas import SpeechRequest
+from ..audio.joiner import JoinPolicy
+from ..text_processing.chunker import ChunkLimits, pack_sentences
+from ..text_processing.markup import parse_inline
+from ..text_processing.normalizer import normalize_text
+from ..text_processing.pronunciations import (MAX_REQUEST_ENTRIES, PronunciationDict, check_phonemes, load_file,
+                                              parse_entries)
+from ..text_processing.pipeline import PlanItem, SpeechChunk, SpeechPlanner, Voicing
+from ..text_processing.segments import PauseSegment, SpeechSegment
+from ..text_processing.ssml import parse_ssml
+from .job import SpeechJob
+from .voicing import ENGLISH, Voicings
+
+# Speech at speed 1 runs about 15 characters of English text a second (an estimate for limits only).
+_CHARS_PER_SECOND = 15.0
+
+
+def limits_from(settings: Settings) -> ChunkLimits:
+    return ChunkLimits(settings.first_chunk_max_tokens, settings.target_min_tokens,
+                       settings.target_max_tokens, settings.absolute_max_tokens,
+                       settings.first_chunk_min_tokens, settings.chunk_ramp)
+
+
+def join_policy_from(settings: Settings) -> JoinPolicy:
+    return JoinPolicy(settings.trim_silence, settings.silence_threshold, settings.silence_margin_s,
+                      settings.sentence_pause_s, settings.clause_pause_s, settings.word_pause_s)
+
+
+class SpeechService:
+    """Validates speech requests, plans them and starts their jobs; see the module docstring."""
+
+    def __init__(self, settings: Settings, manager: ModelManager, engine: SynthesisEngine):
+        self.settings = settings
+        self.manager = manager
+        self.engine = engine
+        self.limits = limits_from(settings)
+        self.join = join_policy_from(settings)
+        self.pronunciations = PronunciationDict(load_file(settings.pronunciations_file))
+
+    def check_input(self, text: str, param: str = "input") -> str:
+        """MAX_INPUT_CHARS and non-empty, for every endpoint's text (``param`` names its field)."""
+        if len(text) > self.settings.max_input_chars:
+            raise InvalidRequest(
+                f"{param} is {len(text)} characters; this server accepts at most {self.settings.max_input_chars} "
+                "(MAX_INPUT_CHARS)", param=param, code="input_too_long")
+        if not text.strip():
+            raise InvalidRequest(f"{param} is empty", param=param, code="empty_input")
+        return text
+
+    def _normalizer(self, options: NormalizationOptions):
+        return partial(normalize_text, options=options) if options.normalize else None
+
+    async def phonemize(self, text: str, model: str, language: Optional[str],
+                        options: NormalizationOptions) -> tuple[str, KokoroBackend]:
+        """What the speech path makes of ``text`` without speaking it (``/dev/phonemize``): markup and the
+        server's pronunciations, normalization (English), sentences, G2P and chunks, each chunk's phonemes
+        joined by a space. Same limits as speech: MAX_INPUT_CHARS, and REQUEST_TIMEOUT_S checked between
+        chunks (a 504; the worker thread stops at the next chunk)."""
+        self.check_input(text, "text")
+        async with self.manager.lease(self.manager.version_for(model)) as backend:
+            lang = backend.spec.normalize_lang(language or "a")
+            g2p = await anyio.to_thread.run_sync(backend.g2p, lang)
+            voicing = Voicing("", None, 1.0, g2p, lang in ENGLISH)
+            timeout_s = self.settings.request_timeout_s
+            deadline = time.perf_counter() + timeout_s
+
+            def run() -> str:
+                segments = self.pronunciations.apply(parse_inline(text, allow_voice_tags=False,
+                                                                  max_pause_s=self.settings.max_pause_s))
+                phonemes = []
+                for item in SpeechPlanner(self.limits, self._normalizer(options)).plan(segments, lambda _: voicing):
+                    if time.perf_counter() > deadline:
+                        raise RequestTimeout(f"phonemizing ran past its {timeout_s:g} s deadline "
+                                             "(REQUEST_TIMEOUT_S)", code="request_timeout")
+                    if isinstance(item, SpeechChunk):
+                        phonemes.append(item.phonemes)
+                return " ".join(phonemes).strip()
+
+            return await anyio.to_thread.run_sync(run), backend
+
+    def check_pauses(self, segments, input_chars: int, speed: float) -> None:
+        """Refuse a request whose pauses add up to more than MAX_TOTAL_PAUSE_S or twice its estimated
+        speech, whichever is more (silence is cheap to ask for and costly to send: 416 characters of
+        tags could ask for minutes of it)."""
+        pauses = [s for s in segments if isinstance(s, PauseSegment)]
+        total = sum(p.seconds for p in pauses)
+        if not pauses or total <= self.settings.max_total_pause_s:
+            return
+        speech_chars = input_chars - sum(p.end - p.start for p in pauses)
+        limit = max(self.settings.max_total_pause_s, 2 * speech_chars / _CHARS_PER_SECOND / speed)
+        if total > limit:
+            raise InvalidRequest(
+                f"the pauses add up to {total:.1f} s, more than this request may ask for ({limit:.1f} s: "
+                f"MAX_TOTAL_PAUSE_S={self.settings.max_total_pause_s:g} or twice the speech, whichever is more)",
+                param="input", code="pause_limit")
+
+    def _segments(self, request: SpeechRequest):
+        if request.ssml:
+            return parse_ssml(request.input, max_pause_s=self.settings.max_pause_s)
+        if request.allow_voice_tags and not self.settings.allow_voice_tags:
+            raise Forbidden("voice and rate tags are disabled on this server (ALLOW_VOICE_TAGS=false)",
+                            param="allow_voice_tags", code="voice_tags_disabled")
+        return parse_inline(request.input, allow_voice_tags=request.allow_voice_tags,
+                            max_pause_s=self.settings.max_pause_s)
+
+    def _dictionary(self, request: SpeechRequest, backend: KokoroBackend) -> PronunciationDict:
+        """The server's pronunciations under the request's own (checked against the version's phonemes)."""
+        if not request.pronunciations:
+            return self.pronunciations
+        entries = parse_entries(request.pronunciations, source="pronunciations", param="pronunciations",
+                                max_entries=MAX_REQUEST_ENTRIES)
+        check_phonemes(entries.values(), backend.vocab, source="pronunciations", param="pronunciations",
+                       model=backend.spec.model_id)
+        return PronunciationDict(entries, base=self.pronunciations)
+
+    async def _leased(self, model: str) -> ModelLease:
+        lease = self.manager.lease(self.manager.version_for(model))
+        await lease.acquire()
+        return lease
+
+    async def start(self, request: SpeechRequest, with_words: bool = False) -> SpeechJob:
+        self.check_input(request.input)
+        lease = await self._leased(request.model)
+        try:
+            backend = lease.backend
+            dictionary = self._dictionary(request, backend)
+            segments = await anyio.to_thread.run_sync(lambda: dictionary.apply(self._segments(request)))
+            self.check_pauses(segments, len(request.input), request.speed)
+            voicings = Voicings(self.manager, backend, request)
+            primary = await voicings.resolve(None, None)
+            for segment in segments:
+                if isinstance(segment, SpeechSegment):
+                    await voicings.resolve(segment.voice, segment.rate)
+            plan = SpeechPlanner(self.limits, self._normalizer(request.normalization_options)).plan(segments, voicings)
+        except BaseException:
+            lease.release()
+            raise
+        return await self._launch(lease, plan, primary.voice, request, with_words, len(request.input))
+
+    async def start_phonemes(self, request: SpeechRequest, phonemes: str) -> SpeechJob:
+        """Speak phonemes as given (``/dev/generate_from_phonemes``), cut at spaces into model-sized chunks."""
+        self.check_input(phonemes, "phonemes")
+        lease = await self._leased(request.model)
+        try:
+            voicing = await Voicings(self.manager, lease.backend, request).resolve(None, None)
+        except BaseException:
+            lease.release()
+            raise
+        words = [PhonemeToken("", word, " ") for word in phonemes.split()]
+        plan = (SpeechChunk(chunk, voicing) for chunk in pack_sentences([words], self.limits))
+        return await self._launch(lease, plan, voicing.voice, request, False, len(phonemes))
+
+    async def _launch(self, lease: ModelLease, plan: Iterator[PlanItem], voice: str, request: SpeechRequest,
+                      with_words: bool, estimated_tokens: int) -> SpeechJob:
+        # Admission weighs the request by its size: about one phoneme per character of English text.
+        synthesis = self.engine.synthesize(lease, plan, seed=request.seed, estimated_tokens=estimated_tokens)
+        job = SpeechJob(synthesis=synthesis, voice=voice, volume=request.volume_multiplier,
+                        timeout_s=self.settings.request_timeout_s, join=self.join, with_words=with_words)
+        return await job.start()
