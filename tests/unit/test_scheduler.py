@@ -116,16 +116,15 @@ def test_close_drops_queued_chunks():
         backend, scheduler = RecordingBackend(), InferenceScheduler(4, lookahead=4)
         scheduler.start()
         try:
-            stream = scheduler.open_stream(backend, seed=1)
+            stream, stats = scheduler.open_stream(backend, seed=1), scheduler.stats
             for i in range(4):
                 await stream.submit([i], None, 1.0)
             await wait_queued(scheduler, 3)
             for _ in range(200):   # the worker holds chunk 0 (blocked in the backend)
-                if stream.started:
+                if stats.running_streams:
                     break
                 await asyncio.sleep(0.01)
             stream.close()
-            stats = scheduler.stats
             backend.gate.release()
             with pytest.raises(StreamClosed):
                 async for _ in stream.results():
@@ -219,9 +218,10 @@ class LabelBackend:
 
 
 async def started_stream(scheduler, backend, seed, *lengths):
-    """A stream whose first chunk has already run, with chunks of the given lengths queued."""
+    """A stream whose first chunk has already run (as its lane in the queue records), with chunks of the
+    given lengths queued."""
     stream = scheduler.open_stream(backend, seed=seed)
-    stream.started = True
+    next(lane for lane in scheduler._queue.lanes() if lane.stream is stream).started = True
     for n in lengths:
         await stream.submit([seed] * n, None, 1.0)
     return stream
