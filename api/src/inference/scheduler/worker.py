@@ -18,7 +18,7 @@ from loguru import logger
 
 from ...builds.base import SAMPLE_RATE, SAMPLES_PER_FRAME
 from ..backend import ChunkOutput
-from ..batched import BatchItem
+from ..forward import BatchItem
 from ..memory import GpuMemoryGuard
 from .admission import ThroughputEstimate
 from .batching import padded_length, padding_fraction
