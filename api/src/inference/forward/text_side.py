@@ -69,7 +69,7 @@ def prosody(model: "KModel", en: torch.Tensor, s: torch.Tensor,
     """ProsodyPredictor.F0Ntrain -> (F0 [B, 2F], N [B, 2F], their lengths 2 * frames)."""
     pred = model.predictor
     x = run_lstm(pred.shared, en.transpose(-1, -2), frames).transpose(-1, -2)
-    dtype = weights_dtype(pred.F0)   # bfloat16 under the torch-bf16 engine (engines.py)
+    dtype = weights_dtype(pred.F0)   # bfloat16 under the torch-bf16 engine (engines/prepare.py)
     x, s = x.to(dtype), s.to(dtype)
     curves = []
     for blocks, proj in ((pred.F0, pred.F0_proj), (pred.N, pred.N_proj)):
