@@ -39,7 +39,7 @@ def main() -> None:
 
     import torch
 
-    from api.src.inference.batched import BatchItem, forward_batch
+    from api.src.inference.forward import BatchItem, forward_batch
     from v1_model import V1Model
 
     torch.set_num_threads(args.threads)

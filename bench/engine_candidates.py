@@ -9,13 +9,13 @@ Exports ``MODEL_DIR/v1_0``'s model with ``torch.onnx.export`` (the TorchScript e
 length; ``kokoro.model.KModelForONNX`` with the real-valued STFT: waveform and durations out) into ``bench/.cache/onnx/``, makes an
 int8 copy with ``onnxruntime.quantization.quantize_dynamic`` (weights of MatMul/Gemm and convolutions),
 and times one forward pass per chunk length on each path, all in this process with the same thread
-count: ``torch-fp32`` and ``torch-bf16`` (the server's ``batched.forward_batch`` after ``apply_engine``),
+count: ``torch-fp32`` and ``torch-bf16`` (the server's ``forward.forward_batch`` after ``apply_engine``),
 ``ort-fp32``, ``ort-int8`` and, with ``--int8-onnx``, another int8 export (e.g. the one kokoro-onnx
 publishes). Printed per path: median wall seconds and real-time factor (wall / audio seconds), with the
 ratio to ``torch-fp32``; and the durations' agreement with torch (ids of the same English text).
 
 ``torch.compile`` (inductor, ``dynamic=True``) is applied to the generator's resblocks (for bf16, the
-channels-last function; for fp32, the plain one): the convolution-heavy part with the elementwise
+channels-last ``engines.channels_last.run_resblock``; for fp32, the plain ``forward.adain.adain_resblock1``): the convolution-heavy part with the elementwise
 Snake and AdaIN between convolutions that inductor can fuse. The first pass (compilation) is
 reported on its own; later lengths must not recompile, which ``--tokens`` with several lengths shows.
 """
@@ -63,7 +63,8 @@ def main() -> None:
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from api.src.inference import batched
+    from api.src.inference.engines import channels_last
+    from api.src.inference.forward import BatchItem, forward_batch, vocoder
     from v1_model import V1Model
 
     torch.set_num_threads(args.threads)
@@ -87,21 +88,23 @@ def main() -> None:
         sessions["ort-int8 (given)"] = ort.InferenceSession(str(args.int8_onnx), options,
                                                             providers=["CPUExecutionProvider"])
     models = {"torch-fp32": v1.build("torch-fp32"), "torch-bf16": v1.build("torch-bf16")}
-    plain = {name: getattr(batched, name) for name in ("_adain_resblock1", "_adain_resblock1_channels_last")}
-    compiled = {} if args.no_compile else {name: torch.compile(fn, dynamic=True) for name, fn in plain.items()}
+    # the resblock functions where their callers look them up: the generator (plain), ChannelsLastResblocks
+    plain = {(vocoder, "adain_resblock1"): vocoder.adain_resblock1,
+             (channels_last, "run_resblock"): channels_last.run_resblock}
+    compiled = {} if args.no_compile else {key: torch.compile(fn, dynamic=True) for key, fn in plain.items()}
     if compiled:
         models["torch-fp32+compile"], models["torch-bf16+compile"] = models["torch-fp32"], models["torch-bf16"]
 
     def run(path: str, ids: list[int]):
         ref_s = pack[len(ids)].reshape(1, 256)
         if path in models:
-            for name, fn in (compiled if path.endswith("+compile") else plain).items():
-                setattr(batched, name, fn)
+            for (module, name), fn in (compiled if path.endswith("+compile") else plain).items():
+                setattr(module, name, fn)
             try:
-                audio, durations = batched.forward_batch(models[path], [batched.BatchItem(ids, ref_s, 1.0, 7)])[0]
+                audio, durations = forward_batch(models[path], [BatchItem(ids, ref_s, 1.0, 7)])[0]
             finally:
-                for name, fn in plain.items():
-                    setattr(batched, name, fn)
+                for (module, name), fn in plain.items():
+                    setattr(module, name, fn)
             return audio, durations
         session = sessions[path]
         names = [i.name for i in session.get_inputs()]

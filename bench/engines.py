@@ -158,14 +158,14 @@ GROUPS = {
 def profile(args, engines: list[str]) -> None:
     import torch
 
-    from api.src.inference import batched
+    from api.src.inference.forward import BatchItem, forward_batch, vocoder
     from v1_model import V1Model
 
     torch.set_num_threads(args.threads)
     v1 = V1Model(args.model_dir)
     ids = v1.ids(PARAGRAPH + " " + LONG)[:args.profile_tokens]
     pack = v1.pack(overhead.VOICE)
-    item = batched.BatchItem(ids, pack[len(ids)], 1.0, 7)
+    item = BatchItem(ids, pack[len(ids)], 1.0, 7)
     spent: dict[str, float] = {}
 
     def timed(name, fn):
@@ -177,13 +177,13 @@ def profile(args, engines: list[str]) -> None:
                 spent[name] = spent.get(name, 0.0) + time.perf_counter() - began
         return wrapper
 
-    source_spectra = batched._source_spectra
-    batched._source_spectra = timed("harmonic source + STFT", source_spectra)
+    source_spectra = vocoder.source_spectra   # as the generator looks it up
+    vocoder.source_spectra = timed("harmonic source + STFT", source_spectra)
     try:
         for engine in engines:
             model = v1.build(engine)
             started: dict[str, float] = {}
-            for path, module in model.named_modules():
+            for path, module in model.kmodel.named_modules():
                 if next(module.children(), None) is not None:
                     continue   # leaves only: their times do not overlap
                 group = next((g for g, prefixes in GROUPS.items()
@@ -193,14 +193,14 @@ def profile(args, engines: list[str]) -> None:
                 module.register_forward_pre_hook(lambda m, i, n=path: started.__setitem__(n, time.perf_counter()))
                 module.register_forward_hook(lambda m, i, o, n=path, g=group: spent.__setitem__(
                     g, spent.get(g, 0.0) + time.perf_counter() - started[n]))
-            stft = model.decoder.generator.stft
+            stft = model.kmodel.decoder.generator.stft
             stft.inverse = timed("iSTFT", stft.inverse)
-            batched.forward_batch(model, [item])
+            forward_batch(model, [item])
             totals, runs = [], []
             for _ in range(3):
                 spent.clear()
                 began = time.perf_counter()
-                audio, _ = batched.forward_batch(model, [item])[0]
+                audio, _ = forward_batch(model, [item])[0]
                 totals.append(time.perf_counter() - began)
                 runs.append(dict(spent))
             total = statistics.median(totals)
@@ -213,7 +213,7 @@ def profile(args, engines: list[str]) -> None:
             rest = total - sum(parts.values())
             print(f"  {'rest (norms, activations, alignment, glue)':<44} {rest * 1000:8.1f} ms {100 * rest / total:5.1f}%")
     finally:
-        batched._source_spectra = source_spectra
+        vocoder.source_spectra = source_spectra
 
 
 def main() -> None:

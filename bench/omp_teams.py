@@ -4,7 +4,7 @@
     python bench/omp_teams.py --model-dir DIR [--engine torch-fp32] [--tokens 95] [--reps 4] [--threads 2]
 
 Each case runs in a fresh child process: the model is built, then one chunk (``--tokens`` phonemes of an
-English text) runs ``--reps`` times through ``batched.forward_batch`` after one untimed pass; printed is
+English text) runs ``--reps`` times through ``forward.forward_batch`` after one untimed pass; printed is
 the real-time factor (wall / audio seconds) of the timed passes.
 
   * ``one thread``: built and run on a worker thread; no other thread ever ran torch (the server now);
@@ -32,22 +32,22 @@ CASES = {"one thread": "worker", "built in a passing thread": "passing", "built 
 def child(args) -> None:
     import torch
 
-    from api.src.inference import batched
+    from api.src.inference import forward
     from v1_model import V1Model
 
     torch.set_num_threads(args.threads)
     v1 = V1Model(args.model_dir)
     ids = v1.ids(TEXT)[:args.tokens]
-    item = batched.BatchItem(ids, v1.pack()[len(ids)], 1.0, 7)
+    item = forward.BatchItem(ids, v1.pack()[len(ids)], 1.0, 7)
 
     def build():
         return v1.build(args.engine)
 
     def run(model):
-        batched.forward_batch(model, [item])
+        forward.forward_batch(model, [item])
         began, audio = time.perf_counter(), 0.0
         for _ in range(args.reps):
-            audio += len(batched.forward_batch(model, [item])[0][0]) / 24000
+            audio += len(forward.forward_batch(model, [item])[0][0]) / 24000
         print(f"{(time.perf_counter() - began) / audio:.4f}")
 
     def on_thread(fn, *a):

@@ -24,7 +24,8 @@ class V1Model:
         return torch.load(self.spec.voices_dir(self.model_dir) / f"{voice}.pt", weights_only=True)
 
     def build(self, engine: str):
-        """A fresh model from the weights, in eval mode, with ``engine`` applied (``engines.apply_engine``)."""
+        """A fresh model from the weights, in eval mode, prepared for ``engine`` (``engines.apply_engine``: the
+        ``PreparedModel`` that ``forward.forward_batch`` runs; the KModel itself is its ``kmodel``)."""
         from api.src.inference.engines import apply_engine
         from api.src.inference.weights import load_kmodel
 

@@ -1,16 +1,18 @@
 """forward_batch against the stock one-item forward, item by item (tolerance, design notes §7).
 
-Reference for every item: ``torch.manual_seed(seed); model.forward_with_tokens([[0, *ids, 0]], ref_s,
-speed)``, exactly how the scheduler runs one chunk. Each item must get identical durations and audio
-within 1e-4 (max |difference|); a batch of one must give identical bytes. Random-weight models with
+Reference for every item: ``torch.manual_seed(seed); kmodel.forward_with_tokens([[0, *ids, 0]], ref_s,
+speed)`` (tests/support/reference.py). Each item must get identical durations and audio within 1e-4
+(max |difference|); a batch of one must give identical bytes. Random-weight models (torch-fp32) with
 ~3 frames per phoneme, tiny for the many length mixes, full-size (both versions) for a few.
 """
 import numpy as np
 import pytest
 import torch
 
-from api.src.inference.batched import BatchItem, forward_batch
+from api.src.inference.engines import apply_engine
+from api.src.inference.forward import BatchItem, PreparedModel, forward_batch
 from api.src.tools.random_model import VOICE_STD, build_config, build_random_kmodel
+from tests.support.reference import reference_chunk
 
 TOLERANCE = 1e-4
 SAMPLES_PER_FRAME = 600
@@ -31,15 +33,13 @@ def _make_items(vocab_ids: list[int], lengths, speeds, seed: int) -> list[BatchI
     return items
 
 
-def _reference(model, item: BatchItem) -> tuple[np.ndarray, np.ndarray]:
-    """The item alone through the stock forward, seeded like the scheduler seeds a chunk."""
-    torch.manual_seed(item.seed)
-    with torch.no_grad():
-        audio, pred_dur = model.forward_with_tokens(torch.tensor([[0, *item.input_ids, 0]]), item.ref_s, item.speed)
-    return audio.numpy().reshape(-1), pred_dur.numpy().reshape(-1)
+def _reference(model: PreparedModel, item: BatchItem) -> tuple[np.ndarray, np.ndarray]:
+    """The item alone through the stock forward, seeded with its own seed."""
+    out = reference_chunk(model, item.input_ids, item.ref_s, item.speed, item.seed)
+    return out.audio, out.pred_dur
 
 
-def _check(model, items: list[BatchItem]) -> list[float]:
+def _check(model: PreparedModel, items: list[BatchItem]) -> list[float]:
     """Assert the contract for every item; return each item's max |audio difference|."""
     results = forward_batch(model, items)
     assert len(results) == len(items)
@@ -64,7 +64,7 @@ def _check(model, items: list[BatchItem]) -> list[float]:
 @pytest.fixture(scope="module")
 def tiny():
     config = build_config("v1_0", "tiny")
-    return build_random_kmodel(config, seed=11, frames_per_phoneme=3.0), _token_ids(config)
+    return apply_engine(build_random_kmodel(config, seed=11, frames_per_phoneme=3.0), "torch-fp32"), _token_ids(config)
 
 
 def test_batch_of_one_is_bit_identical(tiny):
@@ -124,6 +124,7 @@ FULL_CASES = {
 @pytest.mark.parametrize("version", sorted(FULL_CASES))
 def test_full_matches_unbatched(version):
     config = build_config(version, "full")
-    model = build_random_kmodel(config, seed=23 if version == "v1_0" else 29, frames_per_phoneme=3.0)
+    model = apply_engine(build_random_kmodel(config, seed=23 if version == "v1_0" else 29, frames_per_phoneme=3.0),
+                         "torch-fp32")
     lengths, speeds = FULL_CASES[version]
     _check(model, _make_items(_token_ids(config), lengths, speeds, seed=sum(lengths)))

@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from api.src.core.config import Settings
-from api.src.inference.batched import _CHANNELS_LAST, BatchItem, forward_batch
 from api.src.inference.engines import SETTING_VALUES, EngineChoice, apply_engine, choose_engine, cpu_flags
+from api.src.inference.forward import BatchItem, PreparedModel, forward_batch
 from api.src.tools.random_model import VOICE_STD, build_config, build_random_kmodel
 
 # Log-magnitude spectrogram of torch-bf16 against torch-fp32, random full-size weights (measured:
@@ -79,7 +79,7 @@ def _log_spectrum(audio: np.ndarray) -> np.ndarray:
 def pair(request):
     config = build_config(request.param, "full")
     seed = 23 if request.param == "v1_0" else 29
-    fp32 = build_random_kmodel(config, seed=seed, frames_per_phoneme=3.0)
+    fp32 = apply_engine(build_random_kmodel(config, seed=seed, frames_per_phoneme=3.0), "torch-fp32")
     bf16 = apply_engine(build_random_kmodel(config, seed=seed, frames_per_phoneme=3.0), "torch-bf16")
     return config, fp32, bf16
 
@@ -116,10 +116,23 @@ def test_bf16_seeded_determinism_and_batches(pair):
 
 def test_bf16_leaves_the_sensitive_parts_in_float32(pair):
     _, _, bf16 = pair
-    assert all(p.dtype == torch.float32 for p in bf16.bert.parameters())
-    assert all(p.dtype == torch.float32 for p in bf16.predictor.lstm.parameters())
-    assert all(p.dtype == torch.float32 for p in bf16.decoder.generator.m_source.parameters())
-    assert bf16.decoder.generator.stft.window.dtype == torch.float32
-    assert all(p.dtype == torch.bfloat16 for p in bf16.decoder.generator.resblocks.parameters())
-    assert not any(name.endswith("weight_g") for name, _ in bf16.decoder.named_parameters())
-    assert all(block in _CHANNELS_LAST for block in bf16.decoder.generator.resblocks)
+    model = bf16.kmodel
+    assert all(p.dtype == torch.float32 for p in model.bert.parameters())
+    assert all(p.dtype == torch.float32 for p in model.predictor.lstm.parameters())
+    assert all(p.dtype == torch.float32 for p in model.decoder.generator.m_source.parameters())
+    assert model.decoder.generator.stft.window.dtype == torch.float32
+    assert all(p.dtype == torch.bfloat16 for p in model.decoder.generator.resblocks.parameters())
+    assert not any(name.endswith("weight_g") for name, _ in model.decoder.named_parameters())
+
+
+def test_each_engine_prepares_the_model_it_runs(pair):
+    """apply_engine returns what the forward needs to know: bf16 brings its channels-last path for every
+    generator resblock (the noise ones too), fp32 none, so it runs the plain masked path bit for bit."""
+    _, fp32, bf16 = pair
+    assert isinstance(fp32, PreparedModel) and (fp32.engine, fp32.one_item_resblocks) == ("torch-fp32", None)
+    assert bf16.engine == "torch-bf16"
+    generator = bf16.kmodel.decoder.generator
+    assert all(bf16.one_item_resblocks.covers(block) for block in [*generator.resblocks, *generator.noise_res])
+    assert not bf16.one_item_resblocks.covers(generator.ups[0])
+    with pytest.raises(ValueError, match="unknown engine"):
+        apply_engine(fp32.kmodel, "onnx-int9")

@@ -1,7 +1,8 @@
-"""The layering of api/src (ARCHITECTURE.md): a module imports only from its own layer or the ones below.
+"""The layering of api/src (ARCHITECTURE.md): a module imports only from its own layer or the ones below,
+and no modules import each other (no cycle, even within a layer).
 
 Every import is checked, relative or absolute, at module level or inside a function or a
-TYPE_CHECKING block. A failure lists each import that points up.
+TYPE_CHECKING block. A failure lists each import that points up, and each set of modules in a cycle.
 """
 import ast
 from pathlib import Path
@@ -43,20 +44,24 @@ def _is_module(name: str) -> bool:
     return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
 
 
+def absolute_target(path: Path, node: ast.ImportFrom) -> str:
+    """The absolute module name a ``from ... import`` in ``path`` names (relative ones resolved)."""
+    if not node.level:
+        return node.module or ""
+    package = module_name(path) if path.name == "__init__.py" else module_name(path).rsplit(".", 1)[0]
+    base = package.split(".")
+    base = base[:len(base) - node.level + 1]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
 def imports_of(path: Path) -> list[tuple[int, str]]:
     """(line, absolute module name) of every import in the file."""
-    package = module_name(path) if path.name == "__init__.py" else module_name(path).rsplit(".", 1)[0]
     found = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")
-                base = base[:len(base) - node.level + 1]
-                target = ".".join(base + ([node.module] if node.module else []))
-            else:
-                target = node.module or ""
+            target = absolute_target(path, node)
             # `from . import memory` names modules, not attributes: check each of them too
             found.append((node.lineno, target))
             found += [(node.lineno, f"{target}.{alias.name}") for alias in node.names
@@ -92,3 +97,86 @@ def test_the_check_sees_an_upward_import(tmp_path):
         assert layer_of("api.src.services.speech") > layer_of(module_name(fake))
     finally:
         fake.unlink()
+
+
+def module_of(target: str) -> Optional[str]:
+    """The ``api.src`` module a dotted name lives in: itself when it is a module or package, else the
+    nearest enclosing one (``api.src.x.y.Name`` -> ``api.src.x.y``); None outside ``api.src``."""
+    parts = target.split(".")
+    while len(parts) > 2 and parts[:2] == ["api", "src"]:
+        path = SRC.parent.parent / Path(*parts)
+        if path.with_suffix(".py").is_file() or (path / "__init__.py").is_file():
+            return ".".join(parts)
+        parts.pop()
+    return None
+
+
+def import_graph(paths) -> dict[str, set[str]]:
+    """Module -> the ``api.src`` modules it imports, every import counted (TYPE_CHECKING and in functions).
+
+    ``from pkg import name`` depends on ``pkg.name`` when that is a module, else on ``pkg`` itself; so
+    ``from . import batching`` is no dependency on the package's ``__init__``.
+    """
+    graph = {}
+    for path in paths:
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                edges |= {module_of(alias.name) for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                target = absolute_target(path, node)
+                edges |= {module_of(f"{target}.{alias.name}") for alias in node.names}
+        graph[module_name(path)] = edges - {None, module_name(path)}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every strongly connected set of more than one module (Tarjan), each sorted; a cycle lies in each."""
+    index, low, stack, on_stack, found = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            members = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                members.append(w)
+                if w == v:
+                    break
+            if len(members) > 1:
+                found.append(sorted(members))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycles():
+    """No two modules of api/src import each other, directly or around a loop, by any import at all
+    (a TYPE_CHECKING import or one inside a function is a dependency too: it hides the loop, not ends it)."""
+    found = cycles(import_graph(sorted(SRC.rglob("*.py"))))
+    assert not found, "modules that import each other, around a loop:\n" + "\n".join(" <-> ".join(c) for c in found)
+
+
+def test_the_check_sees_a_hidden_cycle():
+    """The checker itself: one import under TYPE_CHECKING, the other inside a function, still a cycle."""
+    a, b = SRC / "builds" / "_cycle_probe_a.py", SRC / "builds" / "_cycle_probe_b.py"
+    a.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from ._cycle_probe_b import B\n")
+    b.write_text("def f():\n    from . import _cycle_probe_a\n")
+    try:
+        assert cycles(import_graph([a, b])) == [["api.src.builds._cycle_probe_a", "api.src.builds._cycle_probe_b"]]
+        b.write_text("from . import base\n")
+        assert cycles(import_graph([a, b])) == []
+    finally:
+        a.unlink()
+        b.unlink()

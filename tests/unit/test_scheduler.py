@@ -11,6 +11,7 @@ from api.src.core.exceptions import Overloaded
 from api.src.inference.backend import ChunkOutput
 from api.src.inference.faulty_backend import InjectedWorkerCrash
 from api.src.inference.scheduler import InferenceScheduler, StreamClosed, chunk_seed
+from tests.support.reference import reference_chunk
 
 
 class SeededByGlobalRng:
@@ -116,16 +117,15 @@ def test_close_drops_queued_chunks():
         backend, scheduler = RecordingBackend(), InferenceScheduler(4, lookahead=4)
         scheduler.start()
         try:
-            stream = scheduler.open_stream(backend, seed=1)
+            stream, stats = scheduler.open_stream(backend, seed=1), scheduler.stats
             for i in range(4):
                 await stream.submit([i], None, 1.0)
             await wait_queued(scheduler, 3)
             for _ in range(200):   # the worker holds chunk 0 (blocked in the backend)
-                if stream.started:
+                if stats.running_streams:
                     break
                 await asyncio.sleep(0.01)
             stream.close()
-            stats = scheduler.stats
             backend.gate.release()
             with pytest.raises(StreamClosed):
                 async for _ in stream.results():
@@ -219,9 +219,10 @@ class LabelBackend:
 
 
 async def started_stream(scheduler, backend, seed, *lengths):
-    """A stream whose first chunk has already run, with chunks of the given lengths queued."""
+    """A stream whose first chunk has already run (as its lane in the queue records), with chunks of the
+    given lengths queued."""
     stream = scheduler.open_stream(backend, seed=seed)
-    stream.started = True
+    next(lane for lane in scheduler._queue.lanes() if lane.stream is stream).started = True
     for n in lengths:
         await stream.submit([seed] * n, None, 1.0)
     return stream
@@ -291,10 +292,11 @@ def test_fifo_policy_serves_in_arrival_order():
 def tiny_backend():
     from api.src.builds import VERSIONS
     from api.src.inference.backend import KokoroBackend
+    from api.src.inference.engines import apply_engine
     from api.src.tools.random_model import build_config, build_random_kmodel
 
     config = build_config("v1_0", "tiny")
-    model = build_random_kmodel(config, seed=11, frames_per_phoneme=3.0)
+    model = apply_engine(build_random_kmodel(config, seed=11, frames_per_phoneme=3.0), "torch-fp32")
     return KokoroBackend(VERSIONS["v1_0"], model, config, voices=None, device="cpu")
 
 
@@ -325,8 +327,8 @@ def test_a_batched_chunk_matches_the_chunk_run_alone(tiny_backend):
         assert float(np.abs(b.audio - a.audio).max()) <= 1e-4
     # batch 1 is the exact path: the stock forward after torch.manual_seed(chunk seed)
     input_ids, ref_s, speed = chunks[0]
-    torch.manual_seed(chunk_seed(100, 0))
-    np.testing.assert_array_equal(alone[0][0].audio, tiny_backend.infer(input_ids, ref_s, speed).audio)
+    reference = reference_chunk(tiny_backend.model, input_ids, ref_s, speed, seed=chunk_seed(100, 0))
+    np.testing.assert_array_equal(alone[0][0].audio, reference.audio)
 
 
 def test_a_chunk_is_immune_to_other_threads_using_the_global_rng(tiny_backend):
@@ -337,8 +339,7 @@ def test_a_chunk_is_immune_to_other_threads_using_the_global_rng(tiny_backend):
     chunks = [ids[k:k + 30] for k in range(0, 90, 30)]
     expected = []
     for i, input_ids in enumerate(chunks):
-        torch.manual_seed(chunk_seed(7, i))
-        expected.append(tiny_backend.infer(input_ids, ref_s, 1.0).audio)
+        expected.append(reference_chunk(tiny_backend.model, input_ids, ref_s, 1.0, seed=chunk_seed(7, i)).audio)
     stop = threading.Event()
 
     def disturb():
@@ -475,18 +476,18 @@ def test_half_precision_batch_keeps_the_equivalence_contract():
     """HALF_PRECISION may stay on only while this holds on the GPU: durations identical, audio within 1e-4."""
     from api.src.builds import VERSIONS
     from api.src.inference.backend import KokoroBackend
-    from api.src.inference.batched import BatchItem
+    from api.src.inference.engines import apply_engine
+    from api.src.inference.forward import BatchItem
     from api.src.tools.random_model import build_config, build_random_kmodel
 
     config = build_config("v1_0", "tiny")
-    model = build_random_kmodel(config, seed=11, frames_per_phoneme=3.0).to("cuda").eval()
+    model = apply_engine(build_random_kmodel(config, seed=11, frames_per_phoneme=3.0).to("cuda").eval(), "torch-fp32")
     backend = KokoroBackend(VERSIONS["v1_0"], model, config, voices=None, device="cuda")
     ids = sorted(set(backend.vocab.values()) - {0})
     rng = torch.Generator().manual_seed(4)
     items = [BatchItem([ids[k] for k in torch.randint(len(ids), (n,), generator=rng).tolist()],
                        torch.randn(1, 256, generator=rng) * 0.1, 1.0, 50 + n) for n in (30, 90, 7)]
     for item, out in zip(items, backend.infer_batch(items, half=True)):
-        torch.manual_seed(item.seed)
-        alone = backend.infer(item.input_ids, item.ref_s, item.speed)
+        alone = reference_chunk(backend.model, item.input_ids, item.ref_s, item.speed, item.seed)
         np.testing.assert_array_equal(out.pred_dur, alone.pred_dur)
         assert float(np.abs(out.audio - alone.audio).max()) <= 1e-4

@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     idle_unload_s: float = Field(0.0, ge=0)   # free a version unused this long (0: never); rebuilt on demand
     download_model: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    # how the network runs (inference/engines.py): auto picks torch-bf16 on CPUs with AVX512_BF16 / AMX
+    # how the network runs (inference/engines/): auto picks torch-bf16 on CPUs with AVX512_BF16 / AMX
     engine: Literal["auto", "torch-fp32", "torch-bf16"] = "auto"
     torch_threads: int = Field(0, ge=0)
     default_voice: str = "af_heart"

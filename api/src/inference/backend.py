@@ -1,20 +1,20 @@
 """One loaded model version behind the interface the scheduler, routers and text pipeline use.
 
 Nothing outside this module needs to know which generation it talks to: phonemes in, token ids and
-styles picked by the version's rules, audio out.
+styles picked by the version's rules, audio out. Every chunk runs through the batched forward
+(``forward.forward_batch``) on the model as its engine prepared it.
 """
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
 
 from ..builds.base import VersionSpec, shared_g2p
 from ..core.phonemes import G2P
+from .forward import BatchItem, PreparedModel, forward_batch
 from .voices import VoiceLibrary
 
-if TYPE_CHECKING:
-    from .batched import BatchItem
 
 @dataclass
 class ChunkOutput:
@@ -23,9 +23,10 @@ class ChunkOutput:
 
 
 class KokoroBackend:
-    """A built version: its network on a device, its vocab, voices and per-language G2P."""
+    """A built version: its network on a device (``model``: as ``engines.apply_engine`` prepared it), its
+    vocab, voices and per-language G2P."""
 
-    def __init__(self, spec: VersionSpec, model, config: Mapping, voices: VoiceLibrary, device: str):
+    def __init__(self, spec: VersionSpec, model: PreparedModel, config: Mapping, voices: VoiceLibrary, device: str):
         self.spec = spec
         self.model = model
         self.vocab: dict[str, int] = dict(config["vocab"])
@@ -53,32 +54,24 @@ class KokoroBackend:
         row = min(max(self.spec.voice_row(n_tokens), 0), pack.shape[0] - 1)
         return pack[row]
 
-    @torch.inference_mode()
-    def infer(self, input_ids: list[int], ref_s: torch.Tensor, speed: float) -> ChunkOutput:
-        ids = torch.tensor([[0, *input_ids, 0]], dtype=torch.long, device=self.device)
-        audio, pred_dur = self.model.forward_with_tokens(ids, ref_s.to(self.device), speed)
-        return ChunkOutput(audio.float().cpu().numpy().reshape(-1), pred_dur.cpu().numpy().reshape(-1))
-
     def infer_seeded(self, input_ids: list[int], ref_s: torch.Tensor, speed: float, seed: int) -> ChunkOutput:
-        """One chunk whose vocoder noise comes from a private generator seeded with ``seed``.
+        """One chunk (a batch of one of ``infer_batch``) whose vocoder noise comes from a private generator
+        seeded with ``seed``.
 
-        The same bytes as ``torch.manual_seed(seed); infer(...)`` (a batch of one of ``infer_batch``),
-        but torch's global RNG is neither read nor advanced: no other thread that draws from it or
-        reseeds it (building a model initializes its weights from it) can change this chunk's audio.
+        Under torch-fp32, the same bytes as ``torch.manual_seed(seed)`` then the package's own one-item
+        ``KModel.forward_with_tokens``, but torch's global RNG is neither read nor advanced: no other
+        thread that draws from it or reseeds it (building a model initializes its weights from it) can
+        change this chunk's audio.
         """
-        from .batched import BatchItem
-
         return self.infer_batch([BatchItem(input_ids, ref_s, speed, seed)])[0]
 
-    def infer_batch(self, items: Sequence["BatchItem"], half: bool = False) -> list[ChunkOutput]:
-        """Several chunks in one batched forward (``batched.forward_batch``), outputs in item order.
+    def infer_batch(self, items: Sequence[BatchItem], half: bool = False) -> list[ChunkOutput]:
+        """Several chunks in one batched forward (``forward.forward_batch``), outputs in item order.
 
         Each item is seeded by its own ``seed`` (a per-item generator), so its audio does not depend
-        on its companions: identical durations and audio within 1e-4 of ``infer`` after
-        ``torch.manual_seed(seed)``. ``half`` (CUDA only) runs the text encoder in float16.
+        on its companions: identical durations and audio within 1e-4 of the same item run alone.
+        ``half`` (CUDA only) runs ALBERT under float16 autocast.
         """
-        from .batched import forward_batch
-
         results = forward_batch(self.model, items, half=half and self.device == "cuda")
         return [ChunkOutput(audio, pred_dur) for audio, pred_dur in results]
 
@@ -89,8 +82,6 @@ class KokoroBackend:
         On CUDA the first forward of a shape pays for kernel selection and for growing the caching
         allocator; doing it at start keeps that out of the first requests. Returns the shapes run.
         """
-        from .batched import BatchItem
-
         ids = [i for i in sorted(set(self.vocab.values())) if i != 0] or [1]
         ref_s = torch.zeros(1, 256)
         shapes = 0

@@ -12,18 +12,14 @@ G2P itself is untouched: chunking, phonemes and ids are those of a server withou
 The app selects this class through ``ModelManager``'s builder (``build_faulty_backend``).
 """
 import threading
-from typing import TYPE_CHECKING, Optional, Sequence
-
-import torch
+from typing import Optional, Sequence
 
 from ..builds.base import VersionSpec
 from ..core.config import Settings
 from ..core.phonemes import G2P, join_phonemes
 from .backend import ChunkOutput, KokoroBackend
+from .forward import BatchItem
 from .model_manager import build_backend
-
-if TYPE_CHECKING:
-    from .batched import BatchItem
 
 # Checked in this order within one chunk; across a batch a worker kill wins.
 MARKERS = {"chunk": "[[fault:chunk]]", "worker": "[[fault:worker]]"}
@@ -71,13 +67,10 @@ class FaultInjectingBackend(KokoroBackend):
         if "chunk" in faults:
             raise RuntimeError("injected fault in this chunk")
 
-    def infer(self, input_ids: list[int], ref_s: torch.Tensor, speed: float) -> ChunkOutput:
-        self._inject([input_ids])
-        return super().infer(input_ids, ref_s, speed)
-
-    def infer_batch(self, items: Sequence["BatchItem"], half: bool = False) -> list[ChunkOutput]:
-        """A batch with a failing chunk fails as a whole (the worker then runs its chunks one by one,
-        so only the marked one fails); one with a worker-killing chunk kills the worker."""
+    def infer_batch(self, items: Sequence[BatchItem], half: bool = False) -> list[ChunkOutput]:
+        """Every chunk runs here (``infer_seeded`` is a batch of one). A batch with a failing chunk fails as
+        a whole (the worker then runs its chunks one by one, so only the marked one fails); one with a
+        worker-killing chunk kills the worker."""
         self._inject([item.input_ids for item in items])
         return super().infer_batch(items, half)
 

@@ -86,8 +86,7 @@ def build_backend(spec: VersionSpec, settings: Settings, device: str, engine: st
     """Load one version from MODEL_DIR (blocking: call it off the event loop), as a ``backend_class``,
     prepared for ``engine`` (an engine name the manager chose, ``engines.choose_engine``)."""
     config = spec.load_config(spec.config_path(settings.model_dir))
-    model = load_kmodel(spec, config, spec.weights_path(settings.model_dir)).to(device).eval()
-    apply_engine(model, engine)
+    model = apply_engine(load_kmodel(spec, config, spec.weights_path(settings.model_dir)).to(device).eval(), engine)
     voices = VoiceLibrary(spec.voices_dir(settings.model_dir), spec.voice_rows, load_openai_voice_map(spec.version),
                           normalize_weights=settings.normalize_voice_weights,
                           saved_folder=spec.saved_voices_dir(settings.model_dir))

@@ -3,12 +3,13 @@
 Each request opens a ``SynthesisStream`` (``InferenceScheduler.open_stream``), submits its chunks in
 order and iterates its own results in order. The parts, one job per module:
 
-- ``stream``: a request's queue of chunks and its lifecycle (``SynthesisStream``, ``StreamClosed``).
+- ``stream``: a request's flow of chunks and its lifecycle (``SynthesisStream``, ``StreamClosed``).
 - ``admission``: who may open a stream (open-request cap, predicted wait, the 429 decisions) and the
   measured throughput it predicts from.
 - ``batching``: pure functions that pick the next batch (first chunks first, then round-robin, or
   fifo) and how long to let it fill.
-- ``chunk_queue``: the open streams and their queued chunks under one lock, shared with the worker.
+- ``chunk_queue``: the open streams' queued chunks under one lock, shared with the worker (one ``Lane``
+  per stream: the queue's own record of it; the queue imports ``stream``, never the other way).
 - ``worker``: the thread that runs batches on the backend (OOM splits, failure isolation).
 - ``inference_scheduler``: ``InferenceScheduler``, which ties them together and supervises the worker.
 - ``seeds``, ``device``, ``stats``: chunk seeds, device-dependent settings, the counters for /metrics.

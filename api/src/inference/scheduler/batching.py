@@ -1,7 +1,7 @@
 """Which queued chunks form the next batch, and in what order: pure functions, no locks, no threads.
 
-The caller (``ChunkQueue``, under its lock) hands over its streams as read-only ``Queue`` views, in
-arrival order and in round-robin order, and gets back a ``Pick``: the queues whose head chunk to pop,
+The caller (``ChunkQueue``, under its lock) hands over its streams' lanes as read-only ``Queue`` views,
+in arrival order and in round-robin order, and gets back a ``Pick``: the queues whose head chunk to pop,
 in batch order (a queue may appear several times, its chunks then go in its own order), and how far
 to advance the round-robin order. Nothing passed in is modified.
 

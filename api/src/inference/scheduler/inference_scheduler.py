@@ -102,11 +102,10 @@ class InferenceScheduler:
         the predicted wait exceeds ``max_queue_wait_s`` (see ``admission``).
         """
         with self._queue.lock:
-            self.admission.check(self._queue.streams(), estimated_tokens)
+            self.admission.check(self._queue.lanes(), estimated_tokens)
             stream = SynthesisStream(self._queue, self._queue.new_id(), backend, self.lookahead,
-                                     new_seed() if seed is None else seed, max(0, estimated_tokens),
-                                     self.admission.default_estimate_tokens)
-            self._queue.add(stream)
+                                     new_seed() if seed is None else seed, self.stats)
+            self._queue.add(stream, max(0, estimated_tokens), self.admission.default_estimate_tokens)
             return stream
 
     def close_all(self, reason: Optional[BaseException] = None) -> int:
@@ -120,4 +119,4 @@ class InferenceScheduler:
     def backlog_seconds(self) -> float:
         """Estimated seconds of worker time to finish every admitted request."""
         with self._queue.lock:
-            return self.admission.backlog_seconds(self._queue.streams())
+            return self.admission.backlog_seconds(self._queue.lanes())

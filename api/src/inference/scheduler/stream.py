@@ -5,21 +5,22 @@ queued or finished-but-unread, which bounds memory per request and lets a slow r
 its own work), says when input ends (``end_input``) and iterates its own results in order
 (``results``). ``close`` (client gone, server stopping) drops its queued chunks at once and wakes the
 reader with the close reason. The reader side runs on the event loop only; the worker thread hands
-results over with ``deliver_threadsafe``. Fields marked "under the queue's lock" are shared with it.
+results over with ``deliver_threadsafe``.
+
+A stream knows its queue only as a ``ChunkSink`` (the ``ChunkQueue`` is one): it hands chunks in and
+leaves. Its fields are its own and change on the event loop only; what lives under the queue's lock
+(queued chunks, whether one ran, phonemes queued and done) is the queue's own record of the stream.
 """
 import asyncio
 import time
-from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, AsyncIterator, Optional
+from typing import AsyncIterator, Optional, Protocol
 
 import torch
 
 from ..backend import ChunkOutput, KokoroBackend
 from .seeds import chunk_seed
-
-if TYPE_CHECKING:
-    from .chunk_queue import ChunkQueue
+from .stats import SchedulerStats
 
 
 class StreamClosed(Exception):
@@ -52,18 +53,23 @@ class ChunkJob:
         return len(self.input_ids)
 
 
+class ChunkSink(Protocol):
+    """Where a stream's chunks go (``ChunkQueue``): it takes them in order and forgets a stream that leaves."""
+
+    def enqueue(self, job: ChunkJob) -> None: ...
+
+    def remove(self, stream: "SynthesisStream") -> None: ...
+
+
 class SynthesisStream:
     """One request's ordered flow of chunks through the scheduler. Use from the event loop only."""
 
-    def __init__(self, queue: "ChunkQueue", stream_id: int, backend: KokoroBackend, lookahead: int, seed: int,
-                 estimated_tokens: int = 0, default_estimate_tokens: int = 100):
+    def __init__(self, queue: ChunkSink, stream_id: int, backend: KokoroBackend, lookahead: int, seed: int,
+                 stats: SchedulerStats):
         self.id = stream_id
         self.opened_at = time.monotonic()
-        self.estimated_tokens = estimated_tokens   # admission's guess of the whole request's phonemes
-        self.default_estimate_tokens = default_estimate_tokens   # one more chunk, without an estimate
-        self.submitted_tokens = 0                  # under the queue's lock, like done_tokens
-        self.done_tokens = 0
         self._first_audio_seen = False
+        self._stats = stats
         self.backend = backend
         self.seed = seed
         self._queue = queue
@@ -77,8 +83,6 @@ class SynthesisStream:
         self._close_reason: Optional[BaseException] = None
         self.unread_since: Optional[float] = None   # when audio became ready that the reader has not taken
         self.closed = False
-        self.pending: deque[ChunkJob] = deque()   # under the queue's lock
-        self.started = False                       # a chunk of it has run (under the queue's lock)
 
     async def submit(self, input_ids: list[int], ref_s: torch.Tensor, speed: float,
                      seed_index: Optional[int] = None) -> None:
@@ -107,18 +111,10 @@ class SynthesisStream:
         self._ended = True
         self._ready.set()
 
-    def remaining_tokens(self) -> int:
-        """Phonemes still to synthesize: the estimate until input ends, then what was really submitted.
-
-        Without an estimate, a request whose input has not ended counts one more default-sized chunk.
-        """
-        if self._ended:
-            total = self.submitted_tokens
-        elif self.estimated_tokens > 0:
-            total = max(self.estimated_tokens, self.submitted_tokens)
-        else:
-            total = self.submitted_tokens + self.default_estimate_tokens
-        return max(0, total - self.done_tokens)
+    @property
+    def input_ended(self) -> bool:
+        """No more chunks will come (``end_input`` or ``fail``)."""
+        return self._ended
 
     def deliver(self, index: int, result: object) -> None:
         """Scheduler side, on the event loop: chunk ``index``'s output or exception is ready."""
@@ -126,7 +122,7 @@ class SynthesisStream:
             return
         if not self._first_audio_seen and isinstance(result, ChunkOutput):
             self._first_audio_seen = True
-            self._queue.stats.time_to_first_audio.observe(time.monotonic() - self.opened_at)
+            self._stats.time_to_first_audio.observe(time.monotonic() - self.opened_at)
         self._results[index] = result
         if self.unread_since is None:
             self.unread_since = time.monotonic()

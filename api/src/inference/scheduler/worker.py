@@ -1,13 +1,14 @@
 """The inference thread: runs the queue's batches on their backend and hands each result to its stream.
 
-``InferenceWorker`` loops on ``ChunkQueue.next_batch``: one batched forward when a batch has several
-chunks (each with its own seed), the exact one-chunk path for a batch of one (the same bytes for a
-seed; its noise comes from the chunk's own generator, so no other thread's use of torch's global RNG
-reaches it). A failure stays with its own chunk: an exception from a chunk fails its request only; a
-batch that fails is rerun chunk by chunk to find the culprit; out of GPU memory, the batch is split in
-halves run one after the other. Only a ``BaseException`` that is not an ``Exception`` ends the thread;
-the scheduler's supervisor then fails the batch in flight and calls ``start`` again (the same worker object, a new thread). After each
-batch it updates the stats and the throughput estimate, and lets the GPU memory guard free the cache.
+``InferenceWorker`` loops on ``ChunkQueue.next_batch``: one batched forward for the whole batch, each
+chunk with its own seed (a batch of one runs ``infer_seeded``: the same bytes for a seed, whatever
+else runs; its noise comes from the chunk's own generator, so no other thread's use of torch's global
+RNG reaches it). A failure stays with its own chunk: an exception from a chunk fails its request only;
+a batch that fails is rerun chunk by chunk to find the culprit; out of GPU memory, the batch is split
+in halves run one after the other. Only a ``BaseException`` that is not an ``Exception`` ends the
+thread; the scheduler's supervisor then fails the batch in flight and calls ``start`` again (the same
+worker object, a new thread). After each batch it updates the stats and the throughput estimate, and
+lets the GPU memory guard free the cache.
 """
 import threading
 import time
@@ -18,7 +19,7 @@ from loguru import logger
 
 from ...builds.base import SAMPLE_RATE, SAMPLES_PER_FRAME
 from ..backend import ChunkOutput
-from ..batched import BatchItem
+from ..forward import BatchItem
 from ..memory import GpuMemoryGuard
 from .admission import ThroughputEstimate
 from .batching import padded_length, padding_fraction
