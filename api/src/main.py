@@ -21,11 +21,15 @@ from loguru import logger
 
 from .builds import VERSIONS
 from .core.config import Settings, get_settings
-from .core.errors import install_error_handlers
 from .core.exceptions import DomainError
-from .core.middleware import (Admission, AdmissionMiddleware, ApiKeyMiddleware, BodyLimitMiddleware,
-                              JsonBodyMiddleware, OriginMiddleware, RequestIdMiddleware)
-from .core.shutdown import GracefulShutdown
+from .http.admission import Admission, AdmissionMiddleware
+from .http.api_keys import ApiKeyMiddleware
+from .http.body_limit import BodyLimitMiddleware
+from .http.error_handlers import install_error_handlers
+from .http.json_body import JsonBodyMiddleware
+from .http.origins import OriginMiddleware
+from .http.request_id import RequestIdMiddleware
+from .http.shutdown import GracefulShutdown
 from .inference.fetch_weights import MissingModelFiles, ensure_version_files
 from .inference.faulty_backend import build_faulty_backend
 from .inference.memory import GpuMemoryGuard

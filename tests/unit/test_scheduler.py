@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from api.src.core.errors import http_error
+from api.src.http.errors import http_error
 from api.src.core.exceptions import Overloaded
 from api.src.inference.backend import ChunkOutput
 from api.src.inference.faulty_backend import InjectedWorkerCrash

@@ -8,7 +8,8 @@ from loguru import logger
 
 from ..core.voice_naming import voice_details
 from ..dependencies import DownloadStoreDep, ManagerDep, SettingsDep, SpeechServiceDep
-from ..services.audio.streaming import encoded_audio, sse_events
+from ..http.sse import sse_events
+from ..services.audio.streaming import encoded_audio
 from ..services.audio.writer import CONTENT_TYPES
 from ..services.download_links import tee_audio, tee_sse
 from ..services.speech import SpeechJob

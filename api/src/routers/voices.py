@@ -59,7 +59,7 @@ def _pack_bytes(pack: torch.Tensor) -> bytes:
                               "description": "torch.save of the float32 [rows, 1, 256] pack"}})
 async def combine_voices(manager: ManagerDep, settings: SettingsDep,
                          body: Union[CombineRequest, str, list[str]] = Body(...)):
-    # JSON only: core.middleware.JsonBodyMiddleware refuses text/plain and forms (415) before this runs
+    # JSON only: http.json_body.JsonBodyMiddleware refuses text/plain and forms (415) before this runs
     request = body if isinstance(body, CombineRequest) else CombineRequest(voices=body)
     if request.save and not settings.allow_voice_save:
         raise Forbidden("saving voices is disabled on this server (ALLOW_VOICE_SAVE=false)", param="save",
