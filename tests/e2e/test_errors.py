@@ -2,6 +2,12 @@
 import httpx
 import openai
 import pytest
+from fastapi.testclient import TestClient
+
+from api.src.core.config import Settings
+from api.src.core.exceptions import Overloaded
+from api.src.http.errors import error_type
+from api.src.main import create_app
 
 
 def post(server, body=None, **kwargs):
@@ -66,6 +72,43 @@ def test_openai_client_reads_the_error(client):
 def test_unknown_route_and_method(server):
     assert_envelope(httpx.get(server.url + "/v1/nothing-here"), 404)
     assert_envelope(httpx.get(server.url + "/v1/audio/speech"), 405)
+
+
+class _FullSpeechService:
+    """Refuses every request as the scheduler's admission does when it is full."""
+
+    async def start(self, request):
+        raise Overloaded("the server is busy; retry later", retry_after=3)
+
+
+def test_each_status_has_one_error_type_wherever_it_is_raised(tmp_path):
+    """The framework's 404 and a NotFound, the key check's 401, admission's 429, the body limit's 413 and
+    validation's 400 all take their type from ``error_type``: one answer per status."""
+    app = create_app(Settings(model_dir=tmp_path, temp_file_dir=tmp_path / "dl", api_keys=["key"],
+                              max_request_bytes=1024, enable_web_ui=False))
+    app.state.speech = _FullSpeechService()
+    key = {"Authorization": "Bearer key"}
+    http = TestClient(app)   # no lifespan: nothing is loaded, only the HTTP side answers
+    answers = {
+        "unknown route": (http.get("/v1/nothing-here", headers=key), 404, "invalid_request_error"),
+        "NotFound": (http.get("/v1/models/nope", headers=key), 404, "invalid_request_error"),
+        "bad key": (http.get("/v1/models", headers={"Authorization": "Bearer wrong"}), 401, "invalid_request_error"),
+        "no key": (http.get("/v1/models"), 401, "invalid_request_error"),
+        "admission": (http.post("/v1/audio/speech", json=GOOD, headers=key), 429, "rate_limit_error"),
+        "too large": (http.post("/v1/audio/speech", content=b" " * 2048,
+                                headers={**key, "Content-Type": "application/json"}), 413, "invalid_request_error"),
+        "validation": (http.post("/v1/audio/speech", json={"voice": "af_heart"}, headers=key), 400,
+                       "invalid_request_error"),
+        "wrong method": (http.get("/v1/audio/speech", headers=key), 405, "invalid_request_error"),
+    }
+    for what, (r, status, expected) in answers.items():
+        error = assert_envelope(r, status)
+        assert error["type"] == expected == error_type(status), what
+    assert answers["admission"][0].headers["retry-after"] == "3"
+    assert answers["NotFound"][0].json()["error"]["code"] == "model_not_found"
+    assert answers["bad key"][0].json()["error"]["code"] == "invalid_api_key"
+    assert [error_type(s) for s in (403, 409, 500, 503, 504)] == \
+        ["permission_error", "conflict_error", "server_error", "server_error", "timeout_error"]
 
 
 def test_models(server, client):
