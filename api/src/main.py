@@ -106,6 +106,8 @@ async def lifespan(app: FastAPI):
 def create_app(settings: Optional[Settings] = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings)
+    for warning in settings.deprecations():
+        logger.warning(warning)
     unknown = [v for v in [settings.default_model_version, *settings.preload_versions] if v not in VERSIONS]
     if unknown:
         raise SystemExit(f"unknown model version(s) {', '.join(unknown)}; known: {', '.join(VERSIONS)}")
@@ -118,7 +120,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     builder = build_faulty_backend if settings.fault_injection else build_backend
     app.state.manager = ModelManager(settings, builder=builder,
                                      warm_up=lambda backend: app.state.warm_up.backend(backend))
-    app.state.admission = Admission(settings.max_inflight_per_worker)
+    app.state.admission = Admission()
     app.state.memory_guard = GpuMemoryGuard(settings.gpu_memory_clear_threshold)
     app.state.scheduler = InferenceScheduler(
         settings.max_active_requests, settings.chunk_lookahead, settings.slow_reader_timeout_s,
@@ -135,7 +137,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
                                         settings.temp_file_max_age_s)
     install_error_handlers(app)
     # Last added runs first: ids for everything, then CORS (answers preflights), origins (refuses a
-    # disallowed site's simple requests), keys, body limit, admission (in-flight cap, shutdown drain), JSON
+    # disallowed site's simple requests), keys, body limit, admission (in-flight count, shutdown drain), JSON
     # bodies (no Content-Type: read as JSON; another type: 415).
     app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(AdmissionMiddleware, admission=app.state.admission,

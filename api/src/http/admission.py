@@ -1,4 +1,7 @@
-"""Which work requests this worker takes: the in-flight cap, the body deadline and the shutdown drain."""
+"""Work requests at the door: their body deadline, the count of those in flight, and the shutdown drain.
+
+The cap on requests served at once is the scheduler's admission (MAX_ACTIVE_REQUESTS), the one place
+that decides a 429; this only counts, so that the drain knows when the worker is idle."""
 import asyncio
 import json
 
@@ -6,30 +9,28 @@ from .asgi import WORK_PREFIXES, read_body, replay, send_error
 
 
 class Admission:
-    """Counts the work requests this process is serving and decides whether another may start.
+    """Counts the work requests this process is serving, and whether it is draining.
 
-    Shared by ``AdmissionMiddleware`` (which admits) and the shutdown drain (which waits for
+    Shared by ``AdmissionMiddleware`` (which counts) and the shutdown drain (which waits for
     ``inflight`` to reach 0, then aborts what is left through ``tasks``). Event-loop use only.
     """
 
-    def __init__(self, max_inflight: int, retry_after_s: int = 1):
-        self.max_inflight = max_inflight
+    def __init__(self, retry_after_s: int = 1):
         self.retry_after_s = retry_after_s
         self.inflight = 0
         self.draining = False
-        self.refused_busy = 0       # 429: over max_inflight
         self.refused_draining = 0   # 503: shutting down
         self.body_timeouts = 0      # 408: the body did not arrive in time
         self.tasks: set = set()     # the tasks serving admitted requests
 
 
 class AdmissionMiddleware:
-    """Caps the work requests in flight at MAX_INFLIGHT_PER_WORKER (429) and refuses all while draining (503).
+    """Counts the work requests in flight and refuses all while draining (503).
 
     Work requests are POSTs under ``work_prefixes`` (speech and its relatives, with or without /v1). Their
-    body is read whole first, within ``body_timeout_s`` (else 408), and only then do they count against the
-    cap: a client that sends headers and then stalls holds no slot. Everything else passes uncounted, so listings, metrics and
-    probes answer whatever the load. While draining (SIGTERM), any request but the probes gets 503 +
+    body is read whole first, within ``body_timeout_s`` (else 408), and only then are they counted and
+    passed on (where the scheduler's admission may refuse them with 429): a client that sends headers and
+    then stalls holds nothing. Everything else passes uncounted. While draining (SIGTERM), any request but the probes gets 503 +
     Retry-After, and readiness (``/health``) answers 503 "draining" so that a load balancer stops sending; liveness
     stays as it is. Every refusal is an OpenAI envelope.
     """
@@ -72,10 +73,6 @@ class AdmissionMiddleware:
         if body is None:   # the client left (or the body limit refused it) before its body was complete
             return
         receive = replay(body, receive)
-        if adm.inflight >= adm.max_inflight:
-            adm.refused_busy += 1
-            return await send_error(send, 429, f"this worker is serving {adm.inflight} requests, its limit "
-                                    "(MAX_INFLIGHT_PER_WORKER); retry later", "too_many_requests", retry)
         task = asyncio.current_task()
         adm.inflight += 1
         adm.tasks.add(task)
