@@ -40,6 +40,7 @@ from .routers import downloads as download_routes, voices as voice_routes
 from .routers.web import PREFIX as WEB_PREFIX, mount_web_ui, web_ui_url
 from .services.download_links import DownloadStore, UnsafeFolder
 from .services.speech import SpeechService
+from .services.voice_combine import VoiceCombiner
 from .services.warm_up import WarmUp
 
 # Served under /v1 and at the root: /audio/speech, /audio/voices, /audio/models, /models ... (not in the schema twice)
@@ -132,6 +133,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     app.state.speech = SpeechService(settings, app.state.manager, app.state.scheduler)
     app.state.warm_up = WarmUp(app.state.speech, app.state.manager, app.state.scheduler,
                                default_voice=settings.default_voice, preload_voices=settings.preload_voices)
+    app.state.voice_combiner = VoiceCombiner(app.state.manager, allow_save=settings.allow_voice_save)
     app.state.metrics_registry = metrics.make_registry(app)
     app.state.downloads = DownloadStore(settings.temp_file_dir, int(settings.temp_file_max_mb * 1024 * 1024),
                                         settings.temp_file_max_age_s)

@@ -116,6 +116,8 @@ def test_models(server, client):
     assert {"kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts", "kokoro-v1_0"} <= ids
     assert client.models.retrieve("tts-1").id == "tts-1"
     assert_envelope(httpx.get(server.url + "/v1/models/nope"), 404)
+    # a model value speech accepts (the manager's version_for) is one the models route knows too
+    assert httpx.get(server.url + "/v1/models/v1_0").json()["version"] == "v1_0"
 
 
 def test_voices(server):

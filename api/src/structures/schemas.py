@@ -77,6 +77,20 @@ class SpeechRequest(BaseModel):
         return {name.strip(): target for name, target in value.items()}
 
 
+class CombineRequest(BaseModel):
+    """``POST /v1/audio/voices/combine``: what to mix, with which version, and whether to keep it."""
+
+    model_config = ConfigDict(extra="forbid")   # a misspelt "overwrite" must not pass silently
+
+    voices: Union[str, list[str]] = Field(
+        ..., description="A mix like af_bella(2)+af_sky(1)-am_adam(0.3), or a list of voice names mixed equally")
+    model: Optional[str] = Field(None, description="A model id picking the version; default: the default version")
+    name: Optional[str] = Field(None, description="Name of the pack ([A-Za-z0-9_]{1,64}); needed to save")
+    save: bool = Field(False, description="Keep the pack as a voice of the version (ALLOW_VOICE_SAVE=true)")
+    overwrite: bool = Field(False, description="Replace a voice saved earlier under that name (built-in voices "
+                                                "are read-only)")
+
+
 class VoiceInfo(BaseModel):
     id: str
     name: str
