@@ -122,7 +122,8 @@ def test_models(server, client):
 
 def test_voices(server):
     voices = httpx.get(server.url + "/v1/audio/voices").json()["voices"]
-    assert {"id": "af_heart", "name": "af_heart"} in voices
+    assert {"id": "af_heart", "name": "Heart", "language": "en-US", "accent": "American English",
+            "gender": "female"} in voices
     legacy = httpx.get(server.url + "/v1/audio/voices", params={"legacy": "true"}).json()["voices"]
     assert "af_heart" in legacy and all(isinstance(v, str) for v in legacy)
     assert httpx.get(server.url + "/v1/audio/voices", params={"model": "kokoro-v1_0"}).json()["voices"] == voices
