@@ -30,9 +30,9 @@ class AdmissionMiddleware:
     Work requests are POSTs under ``work_prefixes`` (speech and its relatives, with or without /v1). Their
     body is read whole first, within ``body_timeout_s`` (else 408), and only then are they counted and
     passed on (where the scheduler's admission may refuse them with 429): a client that sends headers and
-    then stalls holds nothing. Everything else passes uncounted. While draining (SIGTERM), any request but the probes gets 503 +
-    Retry-After, and readiness (``/health``) answers 503 "draining" so that a load balancer stops sending; liveness
-    stays as it is. Every refusal is an OpenAI envelope.
+    then stalls holds nothing. Everything else passes uncounted. While draining (SIGTERM), any request but
+    the probes gets 503 + Retry-After, and readiness (``/health``) answers 503 "draining" so that a load
+    balancer stops sending; liveness stays as it is. Every refusal is an OpenAI envelope.
     """
 
     def __init__(self, app, admission: Admission, work_prefixes: tuple[str, ...] = WORK_PREFIXES,

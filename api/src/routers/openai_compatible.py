@@ -63,7 +63,7 @@ async def create_speech(request: SpeechRequest, http: Request, service: SpeechSe
 @router.get("/audio/voices", response_model=None, summary="List voices")
 async def list_voices(manager: ManagerDep,
                       model: Optional[str] = Query(None, description="A model id; default: the default version"),
-                      legacy: bool = Query(False, description="A plain list of ids (no names, languages, accents, genders)")):
+                      legacy: bool = Query(False, description="A plain list of voice ids")):
     version = manager.version_for(model) if model else manager.default_version
     names = manager.voice_names(version)   # from the version's folders: never waits for a model build
     if legacy:
