@@ -234,7 +234,7 @@ def main(argv=None) -> int:
         else:
             ensure_model(args.model_dir)
             cap = str(max(64, 4 * max(levels)))
-            common = {"LOG_LEVEL": "WARNING", "MAX_ACTIVE_REQUESTS": cap, "MAX_INFLIGHT_PER_WORKER": cap,
+            common = {"LOG_LEVEL": "WARNING", "MAX_ACTIVE_REQUESTS": cap,
                       **dict(e.split("=", 1) for e in args.env)}
             for env in (common, {**common, **SERIAL_ENV}):
                 with server_env(**env):

@@ -162,7 +162,7 @@ def local_server(size: str, workdir: Path, threads: int, concurrency: int, env: 
             raise SystemExit("tcmalloc (libtcmalloc-minimal4) is not installed; or pass --allocator glibc")
         env = {"LD_PRELOAD": lib, **env}
     return Server(workdir / "models", threads, settings={
-        "MAX_INFLIGHT_PER_WORKER": str(max(10, concurrency * 2)), "ENABLE_WEB_UI": "false", **env})
+        "MAX_ACTIVE_REQUESTS": str(max(10, concurrency * 2)), "ENABLE_WEB_UI": "false", **env})
 
 
 async def soak(url: str, pid: Optional[int], args) -> int:

@@ -12,6 +12,7 @@ from .inference.model_manager import ModelManager
 from .inference.scheduler import InferenceScheduler
 from .services.download_links import DownloadStore
 from .services.speech import SpeechService
+from .services.voice_combine import VoiceCombiner
 
 
 def get_settings(request: Request) -> Settings:
@@ -34,8 +35,13 @@ def get_download_store(request: Request) -> DownloadStore:
     return request.app.state.downloads
 
 
+def get_voice_combiner(request: Request) -> VoiceCombiner:
+    return request.app.state.voice_combiner
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ManagerDep = Annotated[ModelManager, Depends(get_manager)]
 SchedulerDep = Annotated[InferenceScheduler, Depends(get_scheduler)]
 SpeechServiceDep = Annotated[SpeechService, Depends(get_speech_service)]
 DownloadStoreDep = Annotated[DownloadStore, Depends(get_download_store)]
+VoiceCombinerDep = Annotated[VoiceCombiner, Depends(get_voice_combiner)]

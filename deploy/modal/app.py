@@ -30,9 +30,8 @@ SERVER_ENV = {
     "MODEL_DIR": MODEL_DIR,
     "DEVICE": "cuda",
     "DOWNLOAD_MODEL": "true",  # a first start on an empty Volume fetches the default version itself
+    # Modal sends a container up to MAX_ACTIVE_REQUESTS at once: the server's one cap, the same number.
     "MAX_ACTIVE_REQUESTS": str(MAX_ACTIVE_REQUESTS),
-    # Modal sends a container up to MAX_ACTIVE_REQUESTS at once: the app's own cap must not be lower.
-    "MAX_INFLIGHT_PER_WORKER": str(MAX_ACTIVE_REQUESTS),
     "LOG_JSON": "true",
     # tcmalloc, as scripts/run.sh preloads it (the CPU-side work still allocates large buffers).
     "LD_PRELOAD": "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",

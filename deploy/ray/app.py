@@ -58,7 +58,7 @@ class KokoroGateway:
 
     def __serve_build_asgi_app__(self):
         from api.src.core.config import Settings
-        from api.src.core.middleware import BodyLimitMiddleware
+        from api.src.http.body_limit import BodyLimitMiddleware
 
         from .gateway import GatewayApp
 

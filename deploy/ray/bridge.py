@@ -6,10 +6,9 @@ streamed body or SSE leaves the replica chunk by chunk. Nothing here imports Ray
 tested in one process.
 """
 import asyncio
-import json
 from typing import Any, AsyncIterator, Iterable, Optional
 
-from api.src.core.errors import APIError
+from api.src.http.asgi import send_error  # noqa: F401  (the gateway's refusals: one envelope)
 
 ForwardedRequest = dict[str, Any]
 Headers = list[tuple[bytes, bytes]]
@@ -118,16 +117,6 @@ async def run_asgi(app, request: ForwardedRequest, extra_headers: Iterable[tuple
         if not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-
-
-async def send_error(send, status: int, message: str, error_type: str, code: str,
-                     headers: Headers = ()) -> None:
-    """A complete JSON response in OpenAI's error envelope."""
-    body = json.dumps(APIError(message, error_type=error_type, code=code).body()).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            *headers]})
-    await send({"type": "http.response.body", "body": body})
 
 
 async def serve_lifespan(receive, send) -> None:

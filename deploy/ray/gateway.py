@@ -60,20 +60,20 @@ class GatewayApp:
             except BackPressureError as exc:
                 retry_after = _retry_after(exc.retry_after_s, self.retry_after_s)
                 await send_error(send, 429, f"server busy: every replica's queue is full; retry in {retry_after}s",
-                                 "rate_limit_error", "queue_full", [(b"retry-after", retry_after.encode())])
+                                 "queue_full", [(b"retry-after", retry_after.encode())])
                 return None
             except DeploymentUnavailableError as exc:
-                await send_error(send, 503, exc.message, "server_error", "deployment_unavailable",
+                await send_error(send, 503, exc.message, "deployment_unavailable",
                                  [(b"retry-after", str(self.retry_after_s).encode())])
                 return None
             except RayTaskError as exc:
-                await send_error(send, 500, f"replica failed: {type(exc.cause).__name__}", "server_error",
+                await send_error(send, 500, f"replica failed: {type(exc.cause).__name__}",
                                  "internal_error")
                 return None
             except RayActorError:
                 if attempt == MAX_ATTEMPTS:
                     await send_error(send, 503, "no model replica could take the request; retry shortly",
-                                     "server_error", "replica_unavailable",
+                                     "replica_unavailable",
                                      [(b"retry-after", str(self.retry_after_s).encode())])
                     return None
 

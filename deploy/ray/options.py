@@ -60,9 +60,12 @@ class RayDeployOptions(BaseModel):
         return self
 
     def replica_env(self) -> dict[str, str]:
-        """The replicas' settings: ``env``, with the app's in-flight cap raised to what Ray sends each
-        replica when ``env`` does not set it (the server's default of 10 would refuse Ray's own traffic)."""
-        return {"MAX_INFLIGHT_PER_WORKER": str(self.max_ongoing_requests), **self.env}
+        """The replicas' settings: ``env``, with the server's cap (MAX_ACTIVE_REQUESTS) raised to what Ray
+        sends each replica when ``env`` sets none (the server's default of 10 would refuse Ray's own
+        traffic); MAX_INFLIGHT_PER_WORKER is its deprecated name."""
+        if any(name in self.env for name in ("MAX_ACTIVE_REQUESTS", "MAX_INFLIGHT_PER_WORKER")):
+            return dict(self.env)
+        return {"MAX_ACTIVE_REQUESTS": str(self.max_ongoing_requests), **self.env}
 
     def autoscaling_config(self) -> Optional[dict]:
         if not self.autoscale:

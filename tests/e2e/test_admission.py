@@ -1,4 +1,5 @@
-"""MAX_INFLIGHT_PER_WORKER: past the cap a work request gets 429 + Retry-After in the OpenAI envelope."""
+"""MAX_ACTIVE_REQUESTS, the one cap: past it a speech request gets 429 + Retry-After in the OpenAI envelope;
+the old MAX_INFLIGHT_PER_WORKER still sets it, with a start-up warning naming the new name."""
 import httpx
 
 from tests.conftest import ServerProcess
@@ -26,23 +27,27 @@ class Held:
         self._cm.__exit__(None, None, None)
 
 
-def test_over_the_inflight_cap_is_a_429_envelope_and_probes_still_answer(v1_model_dir, tmp_path):
-    proc = ServerProcess(v1_model_dir, tmp_path / "server.log", max_inflight_per_worker=2).start()
+def test_over_the_cap_is_a_429_envelope_and_probes_still_answer(v1_model_dir, tmp_path):
+    # the old variable: it still works, and the log says what to set instead (no bound by estimated work:
+    # only the cap may refuse here)
+    proc = ServerProcess(v1_model_dir, tmp_path / "server.log", max_inflight_per_worker=2,
+                         max_queue_wait_s=0).start()
     held = []
+    assert "MAX_INFLIGHT_PER_WORKER is deprecated: set MAX_ACTIVE_REQUESTS" in proc.log()
     try:
         with httpx.Client(base_url=proc.url, timeout=60) as a, httpx.Client(base_url=proc.url, timeout=60) as b:
             held = [Held(a, "af_heart"), Held(b, "am_adam")]
-            assert metric(proc, "kokoro_inflight_requests") == 2
+            assert metric(proc, "kokoro_inflight_requests") == metric(proc, "kokoro_active_requests") == 2
             r = httpx.post(proc.url + "/v1/audio/speech", json={"input": "One more.", "voice": "af_heart"}, timeout=30)
-            error = assert_envelope(r, 429, words=["MAX_INFLIGHT_PER_WORKER"])
-            assert error["type"] == "rate_limit_error" and error["code"] == "too_many_requests"
+            error = assert_envelope(r, 429, words=["busy with 2 requests"])
+            assert error["type"] == "rate_limit_error" and error["code"] == "queue_full"
             assert int(r.headers["retry-after"]) >= 1
             assert r.headers["x-request-id"]
             # not work: listings, probes and metrics are neither counted nor refused
             assert httpx.get(proc.url + "/v1/models", timeout=10).status_code == 200
             assert httpx.get(proc.url + "/health", timeout=10).status_code == 200
             assert httpx.get(proc.url + "/health/live", timeout=10).status_code == 200
-            assert metric(proc, 'kokoro_admission_refused_total{reason="inflight_limit"}') == 1
+            assert metric(proc, 'kokoro_rejections_total{reason="queue_full"}') == 1
             for h in held:
                 h.close()
             held = []

@@ -34,7 +34,7 @@ def bodies():
 def uncached(v1_model_dir, tmp_path_factory):
     """A server without the chunk cache: the same requests again must run the model again."""
     proc = ServerProcess(v1_model_dir, tmp_path_factory.mktemp("uncached") / "server.log", chunk_cache_mb=0,
-                         max_inflight_per_worker=64).start()
+                         max_active_requests=64).start()
     yield proc
     proc.stop()
 

@@ -2,6 +2,12 @@
 import httpx
 import openai
 import pytest
+from fastapi.testclient import TestClient
+
+from api.src.core.config import Settings
+from api.src.core.exceptions import Overloaded
+from api.src.http.errors import error_type
+from api.src.main import create_app
 
 
 def post(server, body=None, **kwargs):
@@ -68,16 +74,56 @@ def test_unknown_route_and_method(server):
     assert_envelope(httpx.get(server.url + "/v1/audio/speech"), 405)
 
 
+class _FullSpeechService:
+    """Refuses every request as the scheduler's admission does when it is full."""
+
+    async def start(self, request):
+        raise Overloaded("the server is busy; retry later", retry_after=3)
+
+
+def test_each_status_has_one_error_type_wherever_it_is_raised(tmp_path):
+    """The framework's 404 and a NotFound, the key check's 401, admission's 429, the body limit's 413 and
+    validation's 400 all take their type from ``error_type``: one answer per status."""
+    app = create_app(Settings(model_dir=tmp_path, temp_file_dir=tmp_path / "dl", api_keys=["key"],
+                              max_request_bytes=1024, enable_web_ui=False))
+    app.state.speech = _FullSpeechService()
+    key = {"Authorization": "Bearer key"}
+    http = TestClient(app)   # no lifespan: nothing is loaded, only the HTTP side answers
+    answers = {
+        "unknown route": (http.get("/v1/nothing-here", headers=key), 404, "invalid_request_error"),
+        "NotFound": (http.get("/v1/models/nope", headers=key), 404, "invalid_request_error"),
+        "bad key": (http.get("/v1/models", headers={"Authorization": "Bearer wrong"}), 401, "invalid_request_error"),
+        "no key": (http.get("/v1/models"), 401, "invalid_request_error"),
+        "admission": (http.post("/v1/audio/speech", json=GOOD, headers=key), 429, "rate_limit_error"),
+        "too large": (http.post("/v1/audio/speech", content=b" " * 2048,
+                                headers={**key, "Content-Type": "application/json"}), 413, "invalid_request_error"),
+        "validation": (http.post("/v1/audio/speech", json={"voice": "af_heart"}, headers=key), 400,
+                       "invalid_request_error"),
+        "wrong method": (http.get("/v1/audio/speech", headers=key), 405, "invalid_request_error"),
+    }
+    for what, (r, status, expected) in answers.items():
+        error = assert_envelope(r, status)
+        assert error["type"] == expected == error_type(status), what
+    assert answers["admission"][0].headers["retry-after"] == "3"
+    assert answers["NotFound"][0].json()["error"]["code"] == "model_not_found"
+    assert answers["bad key"][0].json()["error"]["code"] == "invalid_api_key"
+    assert [error_type(s) for s in (403, 409, 500, 503, 504)] == \
+        ["permission_error", "conflict_error", "server_error", "server_error", "timeout_error"]
+
+
 def test_models(server, client):
     ids = {m.id for m in client.models.list()}
     assert {"kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts", "kokoro-v1_0"} <= ids
     assert client.models.retrieve("tts-1").id == "tts-1"
     assert_envelope(httpx.get(server.url + "/v1/models/nope"), 404)
+    # a model value speech accepts (the manager's version_for) is one the models route knows too
+    assert httpx.get(server.url + "/v1/models/v1_0").json()["version"] == "v1_0"
 
 
 def test_voices(server):
     voices = httpx.get(server.url + "/v1/audio/voices").json()["voices"]
-    assert {"id": "af_heart", "name": "af_heart"} in voices
+    assert {"id": "af_heart", "name": "Heart", "language": "en-US", "accent": "American English",
+            "gender": "female"} in voices
     legacy = httpx.get(server.url + "/v1/audio/voices", params={"legacy": "true"}).json()["voices"]
     assert "af_heart" in legacy and all(isinstance(v, str) for v in legacy)
     assert httpx.get(server.url + "/v1/audio/voices", params={"model": "kokoro-v1_0"}).json()["voices"] == voices

@@ -18,7 +18,7 @@ CLIENTS = 16
 
 def test_probes_answer_fast_while_sixteen_clients_synthesize(v1_model_dir, tmp_path):
     # every client is admitted (admission has its own tests): the probes must answer beside 16 syntheses
-    proc = ServerProcess(v1_model_dir, tmp_path / "server.log", max_inflight_per_worker=CLIENTS,
+    proc = ServerProcess(v1_model_dir, tmp_path / "server.log", max_active_requests=CLIENTS,
                          max_queue_wait_s=0, chunk_cache_mb=0).start()
     latencies = {"/health": [], "/health/live": []}
     peak_active = []

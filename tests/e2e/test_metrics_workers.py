@@ -51,10 +51,10 @@ def test_metrics_aggregate_over_workers(v1_model_dir, tmp_path):
         assert done >= REQUESTS + 2       # every request's chunk plus each worker's warm-up
         for s in scrapes:
             for name in ('kokoro_chunks_total{outcome="done"}', 'kokoro_model_builds_total{version="v1_0"}',
-                         "kokoro_audio_seconds_total", "kokoro_batch_size_count", "kokoro_queue_depth"):
+                         "kokoro_audio_seconds_total", "kokoro_batch_size_count", "kokoro_queued_chunks"):
                 assert s[name] == scrapes[0][name], name
         assert scrapes[0]["kokoro_batch_size_count"] >= REQUESTS + 2   # histograms: native multiprocess files
-        assert scrapes[0]["kokoro_queue_depth"] == 0
+        assert scrapes[0]["kokoro_queued_chunks"] == 0
         assert any(dirs[0].glob("counter_*.db")) and any(dirs[0].glob("gauge_livesum_*.db"))
     finally:
         server.stop()

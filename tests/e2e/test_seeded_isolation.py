@@ -24,7 +24,7 @@ SEEDED = [{"model": "kokoro", "voice": voice, "seed": 300 + i, "response_format"
 def rebuild_server(model_dir, tmp_path_factory):
     """No chunk cache (every response is synthesized), unloads allowed, v0.19 built on demand."""
     proc = ServerProcess(model_dir, tmp_path_factory.mktemp("logs") / "isolation.log", chunk_cache_mb=0,
-                         allow_model_unload="true", max_queue_wait_s=0, max_inflight_per_worker=64).start()
+                         allow_model_unload="true", max_queue_wait_s=0, max_active_requests=64).start()
     yield proc
     proc.stop()
 

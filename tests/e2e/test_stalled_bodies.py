@@ -11,7 +11,7 @@ from tests.conftest import ServerProcess
 @pytest.fixture(scope="module")
 def guarded(v1_model_dir, tmp_path_factory):
     proc = ServerProcess(v1_model_dir, tmp_path_factory.mktemp("logs-stall") / "server.log",
-                         max_inflight_per_worker=4, body_read_timeout_s=3).start()
+                         max_active_requests=4, body_read_timeout_s=3).start()
     yield proc
     proc.stop()
 

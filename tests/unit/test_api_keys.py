@@ -3,7 +3,7 @@ digests), and the header is read as UTF-8, the way clients send a non-ASCII key.
 import asyncio
 import hmac
 
-from api.src.core.middleware import ApiKeyMiddleware
+from api.src.http.api_keys import ApiKeyMiddleware
 
 
 async def _ok(scope, receive, send):

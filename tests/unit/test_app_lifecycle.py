@@ -35,3 +35,18 @@ def test_importing_main_builds_no_app_until_app_is_asked_for():
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_the_old_inflight_cap_sets_the_one_cap_with_a_warning(tmp_path, capsys):
+    """MAX_INFLIGHT_PER_WORKER (deprecated) sets MAX_ACTIVE_REQUESTS, the scheduler's one cap, and start-up
+    warns with the new name; beside an explicit MAX_ACTIVE_REQUESTS the smaller binds, as before."""
+    app = create_app(Settings(model_dir=tmp_path, temp_file_dir=tmp_path / "dl", enable_web_ui=False,
+                              max_inflight_per_worker=3))
+    assert app.state.scheduler.admission.max_active_streams == 3
+    err = capsys.readouterr().err
+    assert "WARNING" in err and "MAX_INFLIGHT_PER_WORKER is deprecated: set MAX_ACTIVE_REQUESTS" in err
+    assert Settings(max_inflight_per_worker=30, max_active_requests=12).max_active_requests == 12
+    assert Settings(max_inflight_per_worker=5, max_active_requests=12).max_active_requests == 5
+    assert Settings().max_active_requests == 10 and Settings().deprecations() == []
+    create_app(Settings(model_dir=tmp_path, temp_file_dir=tmp_path / "dl", enable_web_ui=False))
+    assert "deprecated" not in capsys.readouterr().err

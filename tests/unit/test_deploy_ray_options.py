@@ -43,9 +43,12 @@ def test_the_serve_config_file_is_valid_for_ray_and_for_build_app():
 
 
 def test_replicas_admit_what_ray_sends_them():
-    # the server's own in-flight cap (default 10) follows max_ongoing_requests unless env sets it
-    assert RayDeployOptions(max_ongoing_requests=32).replica_env()["MAX_INFLIGHT_PER_WORKER"] == "32"
-    given = RayDeployOptions(max_ongoing_requests=8, env={"MAX_INFLIGHT_PER_WORKER": "12", "DEVICE": "cuda"})
-    assert given.replica_env() == {"MAX_INFLIGHT_PER_WORKER": "12", "DEVICE": "cuda"}
+    # the server's one cap (MAX_ACTIVE_REQUESTS, default 10) follows max_ongoing_requests unless env sets it
+    assert RayDeployOptions(max_ongoing_requests=32).replica_env() == {"MAX_ACTIVE_REQUESTS": "32"}
+    given = RayDeployOptions(max_ongoing_requests=8, env={"MAX_ACTIVE_REQUESTS": "12", "DEVICE": "cuda"})
+    assert given.replica_env() == {"MAX_ACTIVE_REQUESTS": "12", "DEVICE": "cuda"}
+    # its deprecated name still counts as setting it
+    old = RayDeployOptions(max_ongoing_requests=8, env={"MAX_INFLIGHT_PER_WORKER": "12"})
+    assert old.replica_env() == {"MAX_INFLIGHT_PER_WORKER": "12"}
     with pytest.raises(ValidationError, match="MAX_INFLIGHT_PER_WORKER"):
         RayDeployOptions(max_ongoing_requests=32, env={"MAX_INFLIGHT_PER_WORKER": "10"})

@@ -181,3 +181,24 @@ def test_close_mid_way_stops_the_plan_and_releases_the_lease():
     lease, open_streams = asyncio.run(main())
     assert lease.releases == 1 and open_streams == 0
     assert len(read) < 10   # the lookahead bounds how far the plan was read
+
+
+def test_the_servers_own_work_is_never_refused_at_the_cap():
+    """A warm-up (admit=False) runs while requests hold every slot; a request at the cap is refused."""
+    async def main():
+        scheduler, engine = engine_with(max_streams=1)
+        scheduler.start()
+        try:
+            held = await engine.synthesize(CountingLease(Backend()), iter([Chunk("ab", PACK)]), seed=1).start()
+            with pytest.raises(Overloaded):
+                await engine.synthesize(CountingLease(Backend()), iter([Chunk("cd", PACK)]), seed=2).start()
+            own = await engine.synthesize(CountingLease(Backend()), iter([Chunk("ef", PACK)]), seed=3,
+                                          admit=False).start()
+            results = await collect(own)
+            held.close()
+            own.close()
+            return results
+        finally:
+            scheduler.stop()
+
+    assert [item for item, _ in asyncio.run(main())] == [Chunk("ef", PACK)]

@@ -13,14 +13,17 @@ SRC = ROOT / "api" / "src"
 
 # bottom (0) to top; a package's rank applies to every module inside it
 LAYERS = {
-    "core": 0,          # settings, domain exceptions and their HTTP table, phonemes, punctuation, middleware
+    "core": 0,          # settings, plain domain exceptions, phonemes, punctuation, voice naming
     "builds": 1,        # the model versions as data
     "inference": 2,     # model manager, backend, scheduler
     "structures": 3,    # request and response schemas
     "services": 4,      # speech, text processing, audio, download links, warm-up
-    "routers": 5, "dependencies": 5, "tools": 5,
-    "main": 6,          # the composition root
+    "http": 5,          # the error envelope and its handlers, middlewares, SSE, the SIGTERM drain
+    "routers": 6, "dependencies": 6, "tools": 6,
+    "main": 7, "startup": 7,   # the composition root and the app's lifespan
 }
+# the web framework: only the HTTP layer and above may import these
+WEB_FRAMEWORKS = ("fastapi", "starlette")
 
 
 def module_name(path: Path) -> str:
@@ -85,6 +88,20 @@ def test_imports_point_down():
             if rank is not None and rank > own:
                 upward.append(f"{path.relative_to(ROOT)}:{line} imports {target} (layer {rank} > {own})")
     assert not upward, "imports that point up:\n" + "\n".join(upward)
+
+
+def test_below_the_http_layer_nothing_imports_the_web_framework():
+    """core, builds, inference, structures and services know nothing of FastAPI or Starlette: a domain
+    error becomes HTTP only in ``http/``."""
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        own = layer_of(module_name(path))
+        if own is None or own >= LAYERS["http"]:
+            continue
+        for line, target in imports_of(path):
+            if target.split(".")[0] in WEB_FRAMEWORKS:
+                found.append(f"{path.relative_to(ROOT)}:{line} imports {target}")
+    assert not found, "HTTP below the http layer:\n" + "\n".join(found)
 
 
 def test_the_check_sees_an_upward_import(tmp_path):

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from api.src.core.errors import http_error
+from api.src.http.errors import http_error
 from api.src.core.exceptions import InvalidRequest
 from api.src.services.text_processing.mapped_text import MappedText
 from api.src.services.text_processing.markup import parse_inline

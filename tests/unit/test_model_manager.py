@@ -7,7 +7,7 @@ import pytest
 
 from api.src.builds import VERSIONS
 from api.src.core.config import Settings
-from api.src.core.errors import http_error
+from api.src.http.errors import http_error
 from api.src.core.exceptions import InvalidRequest, ServiceUnavailable
 from api.src.inference.model_manager import ModelManager, VersionState
 

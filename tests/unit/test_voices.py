@@ -44,3 +44,30 @@ def test_openai_names_and_unknown(library):
     with pytest.raises(InvalidRequest):
         library.resolve("broken")
     assert library.primary_name("alloy") == "af_bella"
+
+
+def test_voice_combine_rules_refuse_before_any_model_is_built():
+    """The service's rules, in order, without a model: saving off, a bad name, a save without a name, a
+    list that is not plain names; none of them asks the manager for a backend."""
+    import asyncio
+
+    from api.src.core.exceptions import Forbidden
+    from api.src.services.voice_combine import VoiceCombiner, mix_spec
+    from api.src.structures.schemas import CombineRequest
+
+    class NoModels:
+        default_version = "v1_0"
+
+        async def get(self, version):
+            raise AssertionError("a refused request built a model")
+
+    def refusal(allow_save, **body):
+        with pytest.raises((Forbidden, InvalidRequest)) as info:
+            asyncio.run(VoiceCombiner(NoModels(), allow_save=allow_save).combine(CombineRequest(**body)))
+        return type(info.value).__name__, info.value.code
+
+    assert refusal(False, voices="af_bella", save=True, name="mine") == ("Forbidden", "voice_save_disabled")
+    assert refusal(True, voices="af_bella", name="../x") == ("InvalidRequest", "invalid_voice_name")
+    assert refusal(True, voices="af_bella", save=True) == ("InvalidRequest", "invalid_voice_name")
+    assert refusal(True, voices=["af_bella", "af_sky(2)"]) == ("InvalidRequest", "invalid_voice")
+    assert mix_spec([" af_bella", "af_sky "]) == "af_bella+af_sky" and mix_spec("af_bella(2)") == "af_bella(2)"

@@ -44,12 +44,13 @@ class Settings(BaseSettings):
 
     # Admission
     max_input_chars: int = Field(200_000, ge=1)
-    max_active_requests: int = Field(64, ge=1)
+    # the one cap on requests a worker process serves at once (the scheduler's admission; more get 429)
+    max_active_requests: int = Field(10, ge=1)
     chunk_lookahead: int = Field(2, ge=1)
     request_timeout_s: float = Field(3600.0, gt=0)
     slow_reader_timeout_s: float = Field(60.0, gt=0)
     fault_injection: bool = False
-    max_inflight_per_worker: int = Field(10, ge=1)
+    max_inflight_per_worker: Optional[int] = Field(None, ge=1)   # deprecated: MAX_ACTIVE_REQUESTS (see below)
     shutdown_grace_s: float = Field(25.0, ge=0)
     gpu_memory_clear_threshold: float = Field(0.8, gt=0, le=1)
 
@@ -104,6 +105,23 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value):
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _migrate_inflight_cap(self):
+        """MAX_INFLIGHT_PER_WORKER was a second cap beside MAX_ACTIVE_REQUESTS; it still works: alone it
+        sets MAX_ACTIVE_REQUESTS, with it the smaller of the two binds (as both did before)."""
+        old = self.max_inflight_per_worker
+        if old is not None:
+            explicit = "max_active_requests" in self.model_fields_set
+            self.max_active_requests = min(old, self.max_active_requests) if explicit else old
+        return self
+
+    def deprecations(self) -> list[str]:
+        """Start-up warnings for settings that still work under an old name, each naming the new one."""
+        if self.max_inflight_per_worker is None:
+            return []
+        return [f"MAX_INFLIGHT_PER_WORKER is deprecated: set MAX_ACTIVE_REQUESTS instead, the one cap on "
+                f"requests a worker serves at once (now {self.max_active_requests})"]
 
     @model_validator(mode="after")
     def _check_chunk_limits(self):

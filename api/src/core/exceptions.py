@@ -1,8 +1,8 @@
 """What can go wrong with a request, as plain exceptions: no HTTP here.
 
-Every layer below the routers raises these. Each carries the OpenAI error fields a client needs
-(``message``, ``param``, ``code``); ``core.errors`` maps each class to its HTTP status, OpenAI error type
-and headers in one table. A message that echoes what the client sent goes through ``quote``, so an
+Every layer below the HTTP layer raises these. Each carries the OpenAI error fields a client needs
+(``message``, ``param``, ``code``); ``http.errors`` maps each class to its HTTP status and headers in
+one table (and each status to its OpenAI error type). A message that echoes what the client sent goes through ``quote``, so an
 error never repeats more than a short prefix of attacker-sized input.
 """
 from typing import Optional

@@ -67,12 +67,13 @@ class Synthesis(Generic[T]):
     """
 
     def __init__(self, lease: ModelLease, scheduler: InferenceScheduler, cache: Optional[ChunkCache],
-                 plan: Iterator[T], seed: Optional[int], estimated_tokens: int):
+                 plan: Iterator[T], seed: Optional[int], estimated_tokens: int, admit: bool = True):
         self.lease = lease
         self.backend: KokoroBackend = lease.backend
         self._scheduler, self._cache, self._plan = scheduler, cache, plan
         self._requested_seed = seed
         self._estimated_tokens = estimated_tokens
+        self._admit = admit
         self._stream: Optional[SynthesisStream] = None
         self._order: asyncio.Queue = asyncio.Queue()
         self._feeder: Optional[asyncio.Task] = None
@@ -102,7 +103,7 @@ class Synthesis(Generic[T]):
         closing this synthesis."""
         try:
             self._stream = self._scheduler.open_stream(self.backend, self._requested_seed,
-                                                       estimated_tokens=self._estimated_tokens)
+                                                       estimated_tokens=self._estimated_tokens, admit=self._admit)
             head = []
             while True:
                 item = await anyio.to_thread.run_sync(next, self._plan, None)
@@ -200,11 +201,13 @@ class SynthesisEngine:
         self.cache = cache
 
     def synthesize(self, lease: ModelLease, plan: Iterator[T], *, seed: Optional[int] = None,
-                   estimated_tokens: int = 0, use_cache: bool = True) -> Synthesis[T]:
+                   estimated_tokens: int = 0, use_cache: bool = True, admit: bool = True) -> Synthesis[T]:
         """A ``Synthesis`` of ``plan`` by the leased version, which it now owns (``close`` ends it).
 
         ``seed``: the request's seed (None: the scheduler draws one, and cached audio of any earlier
         unseeded rendering may be reused). ``estimated_tokens``: the request's phonemes as far as known,
-        for admission (0: unknown).
+        for admission (0: unknown). ``admit=False``: never refused (the server's own warm-up, which
+        requests for the version wait for); ``use_cache=False``: every chunk runs the model.
         """
-        return Synthesis(lease, self.scheduler, self.cache if use_cache else None, plan, seed, estimated_tokens)
+        return Synthesis(lease, self.scheduler, self.cache if use_cache else None, plan, seed, estimated_tokens,
+                         admit)

@@ -14,8 +14,8 @@ from typing import Any, AsyncIterator, Callable, Optional
 
 from fastapi.responses import Response, StreamingResponse
 
-from ..core.errors import http_error
 from ..core.exceptions import DomainError
+from ..http.errors import http_error
 from ..services.speech import SpeechJob
 
 OnEnd = Callable[[str], None]

@@ -8,9 +8,9 @@ from fastapi.responses import JSONResponse
 from loguru import logger
 from pydantic import BaseModel, Field
 
-from ..core.errors import http_error
 from ..core.exceptions import DomainError
 from ..dependencies import SpeechServiceDep
+from ..http.errors import http_error
 from ..services.audio.streaming import encoded_audio, encoded_pieces
 from ..services.audio.writer import CONTENT_TYPES
 from ..structures.normalization import NormalizationOptions

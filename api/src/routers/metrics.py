@@ -26,15 +26,13 @@ class ServerCollector:
         stats = self.app.state.scheduler.stats
         yield GaugeMetricFamily("kokoro_active_requests", "Requests admitted and not finished",
                                 value=stats.active_streams)
-        yield GaugeMetricFamily("kokoro_queued_chunks", "Chunks waiting for the inference worker",
-                                value=stats.queued_chunks)
+        yield GaugeMetricFamily("kokoro_queued_chunks", "Chunks waiting for the inference worker (the Helm "
+                                "chart's HPA scales on it)", value=stats.queued_chunks)
         chunks = CounterMetricFamily("kokoro_chunks", "Chunks by outcome (dropped: its request left before "
                                      "the audio was delivered)", labels=["outcome"])
         for outcome in ("done", "failed", "dropped"):
             chunks.add_metric([outcome], getattr(stats, f"chunks_{outcome}"))
         yield chunks
-        yield CounterMetricFamily("kokoro_requests_rejected", "Requests refused with 429",
-                                  value=stats.streams_rejected)
         yield CounterMetricFamily("kokoro_worker_restarts", "Inference worker restarts", value=stats.worker_restarts)
         yield CounterMetricFamily("kokoro_slow_readers_cut", "Requests cut off for not reading their audio",
                                   value=stats.slow_readers_cut)
@@ -57,14 +55,12 @@ class ServerCollector:
 
     @staticmethod
     def _scheduling(scheduler):
-        """Batching, backpressure and output figures (the Helm chart's HPA scales on kokoro_queue_depth)."""
+        """Batching, backpressure and output figures."""
         stats = scheduler.stats
-        yield GaugeMetricFamily("kokoro_queue_depth", "Chunks waiting for the inference worker",
-                                value=stats.queued_chunks)
         yield GaugeMetricFamily("kokoro_running_requests", "Admitted requests whose synthesis has begun",
                                 value=stats.running_streams)
-        rejections = CounterMetricFamily("kokoro_rejections", "Requests refused with 429, by reason",
-                                         labels=["reason"])
+        rejections = CounterMetricFamily("kokoro_rejections", "Requests refused with 429, by reason (queue_full: "
+                                         "MAX_ACTIVE_REQUESTS; wait_too_long: MAX_QUEUE_WAIT_S)", labels=["reason"])
         for reason, count in sorted(stats.rejections.items()):
             rejections.add_metric([reason], count)
         yield rejections
@@ -88,7 +84,7 @@ class ServerCollector:
 
 
 class AdmissionMemoryCollector:
-    """The app-level admission (MAX_INFLIGHT_PER_WORKER, shutdown drain) and, on CUDA, device memory."""
+    """The work requests at the door (in flight, refused while draining) and, on CUDA, device memory."""
 
     def __init__(self, app):
         self.app = app
@@ -97,9 +93,8 @@ class AdmissionMemoryCollector:
         admission = self.app.state.admission
         yield GaugeMetricFamily("kokoro_inflight_requests", "Work requests this worker is serving",
                                 value=admission.inflight)
-        refused = CounterMetricFamily("kokoro_admission_refused", "Requests refused before any work, by reason",
-                                      labels=["reason"])
-        refused.add_metric(["inflight_limit"], admission.refused_busy)
+        refused = CounterMetricFamily("kokoro_admission_refused", "Requests refused with 503 before any work, "
+                                      "by reason", labels=["reason"])
         refused.add_metric(["shutting_down"], admission.refused_draining)
         yield refused
         guard = self.app.state.memory_guard

@@ -2,7 +2,7 @@
 setting-gated unload of a version's weights."""
 from fastapi import APIRouter, Query
 
-from ..core.exceptions import Forbidden, NotFound, quote
+from ..core.exceptions import Forbidden, InvalidRequest, NotFound
 from ..dependencies import ManagerDep, SettingsDep
 from ..inference.model_manager import ModelManager
 from ..structures.schemas import ModelCard, ModelList
@@ -16,11 +16,12 @@ def _card(manager: ModelManager, model_id: str, version: str) -> ModelCard:
 
 
 def _version_of(manager: ModelManager, model_id: str) -> str:
-    ids = manager.model_ids()
-    if model_id not in ids:
-        raise NotFound(f"model {quote(model_id)} not found. Available models: {', '.join(ids)}",
-                       param="model", code="model_not_found")
-    return ids[model_id]
+    """The version ``model_id`` selects (the manager's rule, as for speech); a path naming no model is a
+    404 here, with the manager's message and code."""
+    try:
+        return manager.version_for(model_id)
+    except InvalidRequest as exc:
+        raise NotFound(exc.message, param=exc.param, code=exc.code) from exc
 
 
 @router.get("/models", response_model=ModelList, summary="List models")

@@ -6,9 +6,9 @@ from typing import Optional
 from fastapi import APIRouter, Query, Request
 from loguru import logger
 
-from ..core.voice_naming import voice_details
 from ..dependencies import DownloadStoreDep, ManagerDep, SettingsDep, SpeechServiceDep
-from ..services.audio.streaming import encoded_audio, sse_events
+from ..http.sse import sse_events
+from ..services.audio.streaming import encoded_audio
 from ..services.audio.writer import CONTENT_TYPES
 from ..services.download_links import tee_audio, tee_sse
 from ..services.speech import SpeechJob
@@ -63,10 +63,9 @@ async def create_speech(request: SpeechRequest, http: Request, service: SpeechSe
 @router.get("/audio/voices", response_model=None, summary="List voices")
 async def list_voices(manager: ManagerDep,
                       model: Optional[str] = Query(None, description="A model id; default: the default version"),
-                      legacy: bool = Query(False, description="Plain list of names (no details)")):
+                      legacy: bool = Query(False, description="A plain list of voice ids")):
     version = manager.version_for(model) if model else manager.default_version
     names = manager.voice_names(version)   # from the version's folders: never waits for a model build
     if legacy:
         return {"voices": names}
-    return VoiceList(voices=[VoiceInfo(id=name, name=name) for name in names],
-                     details=[voice_details(name) for name in names])
+    return VoiceList(voices=[VoiceInfo.of(name) for name in names])

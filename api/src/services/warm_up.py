@@ -5,7 +5,8 @@ freshly built version (at start or lazily on first use), so it holds the backend
 rather than through ``manager.get``. It loads ``PRELOAD_VOICES``, then speaks a fixed plan through the
 same planner (normalization, G2P, chunking) and ``SynthesisEngine`` as every request: a short chunk
 that pays the one-time costs, and a sentence-sized one that measures the throughput admission
-predicts waits from. The chunk cache is not used, so both really run.
+predicts waits from. The chunk cache is not used, so both really run, and admission is not asked:
+a full server delays the warm-up of a version built lazily under load, never refuses it.
 
 ``WarmUp.version(name)`` is what start-up calls for the default and preloaded versions: it builds the
 version (the hook above runs) and on CUDA with batching runs the common batch shapes once. A failed
@@ -17,7 +18,6 @@ from typing import Sequence
 
 from loguru import logger
 
-from ..core.exceptions import Overloaded
 from ..inference.backend import KokoroBackend
 from ..inference.engine import SynthesisEngine
 from ..inference.model_manager import ModelLease, ModelManager
@@ -30,7 +30,6 @@ from .text_processing.segments import SpeechSegment
 
 _FIRST = "Warming up."
 _MEASURE = "The keeper climbed the stairs of the old lighthouse, lit the lamp, and watched the ships pass by."
-_QUEUE_RETRIES = 600   # x 0.1 s: a full queue (a lazy build under load) delays the warm-up, never fails it
 
 
 class WarmUp:
@@ -63,21 +62,14 @@ class WarmUp:
         # one plan per text: the first stays a chunk of its own (a request's first chunk takes more along)
         plan = itertools.chain.from_iterable(
             planner.plan([SpeechSegment([MappedText.of(text)])], lambda _: voicing) for text in (_FIRST, _MEASURE))
-        synthesis = await self._started(self.engine.synthesize(ModelLease.borrowed(backend), plan, seed=0,
-                                                               use_cache=False))
+        # requests for this version wait for its warm-up: never refused, whatever the load
+        synthesis = await self.engine.synthesize(ModelLease.borrowed(backend), plan, seed=0, use_cache=False,
+                                                 admit=False).start()
         try:
             async for _ in synthesis.chunks():
                 pass
         finally:
             synthesis.close()
-
-    async def _started(self, synthesis):
-        for _ in range(_QUEUE_RETRIES):
-            try:
-                return await synthesis.start()
-            except Overloaded:
-                await asyncio.sleep(0.1)
-        raise RuntimeError("warm-up found the inference queue full for a minute")
 
     async def version(self, version: str) -> None:
         """Build ``version`` (warming it through the hook) and, on CUDA with batching, run the common

@@ -4,7 +4,7 @@ from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..core.voice_naming import VoiceDetails
+from ..core.voice_naming import VoiceDetails, voice_details
 from .normalization import NormalizationOptions
 
 _ALIAS_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -77,16 +77,38 @@ class SpeechRequest(BaseModel):
         return {name.strip(): target for name, target in value.items()}
 
 
+class CombineRequest(BaseModel):
+    """``POST /v1/audio/voices/combine``: what to mix, with which version, and whether to keep it."""
+
+    model_config = ConfigDict(extra="forbid")   # a misspelt "overwrite" must not pass silently
+
+    voices: Union[str, list[str]] = Field(
+        ..., description="A mix like af_bella(2)+af_sky(1)-am_adam(0.3), or a list of voice names mixed equally")
+    model: Optional[str] = Field(None, description="A model id picking the version; default: the default version")
+    name: Optional[str] = Field(None, description="Name of the pack ([A-Za-z0-9_]{1,64}); needed to save")
+    save: bool = Field(False, description="Keep the pack as a voice of the version (ALLOW_VOICE_SAVE=true)")
+    overwrite: bool = Field(False, description="Replace a voice saved earlier under that name (built-in voices "
+                                                "are read-only)")
+
+
 class VoiceInfo(BaseModel):
-    id: str
-    name: str
+    """One voice, described by its id under Kokoro's naming scheme (``core.voice_naming``)."""
+
+    id: str = Field(description="What a request's `voice` names, e.g. af_heart")
+    name: str = Field(description="A display name (Heart); the id itself for ids outside the naming scheme")
+    language: Optional[str] = Field(description="BCP-47 tag (en-US); null outside the naming scheme")
+    accent: Optional[str] = Field(description="Readable language or accent (American English); null outside it")
+    gender: Optional[Literal["female", "male"]] = Field(description="null outside the naming scheme")
+
+    @classmethod
+    def of(cls, voice_id: str) -> "VoiceInfo":
+        details: VoiceDetails = voice_details(voice_id)
+        return cls(id=voice_id, name=details["name"] or voice_id, language=details["language"],
+                   accent=details["accent"], gender=details["gender"])
 
 
 class VoiceList(BaseModel):
     voices: list[VoiceInfo]
-    details: list[VoiceDetails] = Field(
-        default_factory=list, description="Per voice, in the same order: readable name, language (BCP-47), accent "
-                                          "and gender from Kokoro's naming scheme; null for ids outside it")
 
 
 class ModelCard(BaseModel):

@@ -1,7 +1,7 @@
 """Admission: whether a new request may open a stream now, or gets a 429 with a Retry-After.
 
-Two bounds: a hard cap on open requests (``queue_full``), and a bound on estimated work
-(``wait_too_long``). The scheduler keeps a measured throughput (``ThroughputEstimate``: phonemes per
+Two bounds: a hard cap on open requests (``queue_full``; MAX_ACTIVE_REQUESTS, the server's one cap on
+requests served at once), and a bound on estimated work (``wait_too_long``). The scheduler keeps a measured throughput (``ThroughputEstimate``: phonemes per
 second of worker time) and each open request's remaining work (its estimate, then what it really
 submitted, minus what ran). Under round-robin each admitted request delays a new one by at most the
 smaller of their two works, so the predicted wait of a request of W phonemes is
@@ -97,6 +97,5 @@ class AdmissionPolicy:
                 f"{self.max_queue_wait_s:g}); retry later", wait - self.max_queue_wait_s)
 
     def _refuse(self, reason: str, message: str, retry_after: float) -> Overloaded:
-        self.stats.streams_rejected += 1
         self.stats.rejections[reason] = self.stats.rejections.get(reason, 0) + 1
         return Overloaded(message, retry_after=math.ceil(max(1.0, retry_after)), code=reason)

@@ -93,16 +93,18 @@ class InferenceScheduler:
 
     # -- streams ---------------------------------------------------------------------------------
     def open_stream(self, backend: KokoroBackend, seed: Optional[int] = None, *,
-                    estimated_tokens: int = 0) -> SynthesisStream:
+                    estimated_tokens: int = 0, admit: bool = True) -> SynthesisStream:
         """Admit a request, or raise Overloaded (429, Retry-After in whole seconds from the estimate).
 
         ``estimated_tokens``: the request's phonemes as far as known at admission (its character
         count is a fair guess); 0 means unknown, counted as ``default_estimate_tokens``. Refused with
         code ``queue_full`` at ``max_active_streams`` open requests, and with ``wait_too_long`` when
-        the predicted wait exceeds ``max_queue_wait_s`` (see ``admission``).
+        the predicted wait exceeds ``max_queue_wait_s`` (see ``admission``). ``admit=False`` opens the
+        stream without those checks: for the server's own work that requests wait for (a warm-up).
         """
         with self._queue.lock:
-            self.admission.check(self._queue.lanes(), estimated_tokens)
+            if admit:
+                self.admission.check(self._queue.lanes(), estimated_tokens)
             stream = SynthesisStream(self._queue, self._queue.new_id(), backend, self.lookahead,
                                      new_seed() if seed is None else seed, self.stats)
             self._queue.add(stream, max(0, estimated_tokens), self.admission.default_estimate_tokens)

@@ -15,7 +15,6 @@ class SchedulerStats:
     chunks_done: int = 0
     chunks_failed: int = 0
     chunks_dropped: int = 0
-    streams_rejected: int = 0
     worker_restarts: int = 0
     slow_readers_cut: int = 0
     running_streams: int = 0        # admitted requests a chunk of which has run

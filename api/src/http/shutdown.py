@@ -29,8 +29,8 @@ from typing import Callable, Optional
 
 from loguru import logger
 
-from .exceptions import ServiceUnavailable
-from .middleware import Admission
+from ..core.exceptions import ServiceUnavailable
+from .admission import Admission
 
 
 class GracefulShutdown:

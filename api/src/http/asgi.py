@@ -1,0 +1,55 @@
+"""Small pieces the pure ASGI middlewares share: a refusal in OpenAI's envelope, header look-ups, and
+reading a request body whole and handing it on.
+
+The middlewares are pure ASGI (not BaseHTTPMiddleware) so streamed responses pass through untouched
+and a refusal costs no body read.
+"""
+import json
+from typing import Optional
+
+from .errors import APIError
+
+# POSTs under these paths are work requests with a JSON body: speech and its relatives, with or without /v1
+WORK_PREFIXES = ("/v1/audio/", "/audio/", "/dev/")
+
+
+async def send_error(send, status: int, message: str, code: str, headers=()) -> None:
+    """A complete JSON response in OpenAI's error envelope (its type from the status)."""
+    body = json.dumps(APIError(message, status_code=status, code=code).body()).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def header_bytes(scope, name: bytes) -> bytes:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value
+    return b""
+
+
+def header(scope, name: bytes) -> str:
+    return header_bytes(scope, name).decode("latin-1")
+
+
+async def read_body(receive) -> Optional[bytes]:
+    """The whole request body, or None if the client disconnected first."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def replay(body: bytes, receive):
+    """A receive that gives the app ``body`` in one message, then what the client sends next (its disconnect)."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replayed():
+        return pending.pop() if pending else await receive()
+
+    return replayed

@@ -1,0 +1,86 @@
+"""The app's lifespan: what runs once before the first request and once after the last.
+
+Start-up checks the download folder and the default version's files (downloading them when
+DOWNLOAD_MODEL=true), caps GPU memory, starts the inference worker and warms the default version, then
+the other PRELOAD_VERSIONS; a configuration problem stops the server with one clear message. While
+serving, it runs the scheduler's supervisor, the idle unloader (IDLE_UNLOAD_S), the metrics mirror
+(WORKERS > 1) and the SIGTERM drain. Shutdown stops them, the worker and the download janitor.
+
+Everything it uses was built by ``main.create_app`` and lives on ``app.state``.
+"""
+import asyncio
+import os
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from loguru import logger
+
+from .core.config import Settings
+from .core.exceptions import DomainError
+from .http.shutdown import GracefulShutdown
+from .inference.fetch_weights import MissingModelFiles, ensure_version_files
+from .inference.model_manager import ModelManager, unload_when_idle
+from .inference.scheduler import apply_gpu_memory_cap
+from .routers import metrics
+from .routers.web import web_ui_url
+from .services.download_links import UnsafeFolder
+
+
+async def _start_default(app: FastAPI, settings: Settings, manager: ModelManager) -> None:
+    """Folder and files checked, worker started, default version warmed; a configuration problem exits."""
+    default = settings.default_model_version
+    try:
+        app.state.downloads.check_folder()
+        ensure_version_files(manager.versions[default], settings.model_dir, download=settings.download_model)
+        apply_gpu_memory_cap(manager.device, settings.gpu_memory_cap_fraction)
+        app.state.scheduler.start()
+        await app.state.warm_up.version(default)
+    except (MissingModelFiles, UnsafeFolder, DomainError) as exc:
+        # A configuration problem, not a crash: one clear message and exit code 1. Any exception
+        # raised from here would reach the user as a server traceback, hence the hard exit.
+        logger.error("cannot start: {}", getattr(exc, "message", None) or str(exc))
+        os._exit(1)
+
+
+async def _preload_others(app: FastAPI, settings: Settings, manager: ModelManager) -> None:
+    for version in settings.preload_versions:
+        if version == settings.default_model_version:
+            continue
+        try:  # another version's trouble must not stop the default one from serving
+            ensure_version_files(manager.versions[version], settings.model_dir, download=settings.download_model)
+            await app.state.warm_up.version(version)
+        except (MissingModelFiles, DomainError) as exc:
+            logger.warning("model {} not preloaded: {}", version, getattr(exc, "message", None) or str(exc))
+
+
+def _log_ready(settings: Settings, manager: ModelManager) -> None:
+    logger.info("ready: http://{}:{} (device {})", settings.host, settings.port, manager.device)
+    logger.info("engine: {} ({})", manager.engine.name, manager.engine.reason)
+    logger.info("model versions: {}", ", ".join(f"{v} {state}" for v, state in manager.availability().items()))
+    if settings.enable_web_ui:
+        logger.info("web UI: {}", web_ui_url(settings.host, settings.port))
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    settings: Settings = app.state.settings
+    manager: ModelManager = app.state.manager
+    await _start_default(app, settings, manager)
+    await _preload_others(app, settings, manager)
+    supervisor = asyncio.create_task(app.state.scheduler.supervise())
+    idle_unloader = asyncio.create_task(unload_when_idle(manager, settings.idle_unload_s)) \
+        if settings.idle_unload_s > 0 else None
+    metrics_mirror = metrics.make_worker_mirror(app)   # only with WORKERS > 1 (PROMETHEUS_MULTIPROC_DIR)
+    if metrics_mirror:
+        metrics_mirror.start()
+    if not GracefulShutdown(app.state.admission, app.state.scheduler.close_all, settings.shutdown_grace_s).install():
+        logger.debug("SIGTERM drain not installed (not on the main thread, or no server handler)")
+    _log_ready(settings, manager)
+    yield
+    app.state.scheduler.stop()
+    supervisor.cancel()
+    if idle_unloader:
+        idle_unloader.cancel()
+    if metrics_mirror:
+        metrics_mirror.stop()
+    app.state.downloads.close()
