@@ -85,7 +85,7 @@ class GracefulShutdown:
         logger.info("SIGTERM: draining {} request(s) for up to {:g} s (SHUTDOWN_GRACE_S)", adm.inflight, self.grace_s)
         try:
             await asyncio.wait_for(self._until_idle(), self.grace_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         if adm.inflight:
             closed = self.close_streams(ServiceUnavailable(
@@ -95,7 +95,7 @@ class GracefulShutdown:
                            closed)
             try:
                 await asyncio.wait_for(self._until_idle(ignore_abort=True), self.abort_wait_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 for task in list(adm.tasks):
                     task.cancel()
         logger.info("shutdown: drained; stopping the server")

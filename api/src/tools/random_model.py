@@ -52,8 +52,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Optional
 
 import torch
 
-from ..builds import VERSIONS
-from ..builds import v0_19 as _v0_19
+from ..builds import VERSIONS, v0_19 as _v0_19
 from ..builds.v0_19.vocab import VOCAB as V0_19_VOCAB
 from ..inference.weights import PARTS, PREFIX, adain_norm_keys, new_kmodel
 
@@ -281,7 +280,7 @@ def random_voice_pack(name: str, seed: int = 0, rows: Optional[int] = None, *,
     fmt = _format(version)
     rows = VERSIONS[version].voice_rows if rows is None else rows
     # CPU generators keep 32 bits of a seed: hash the pair into them
-    gen = torch.Generator().manual_seed(zlib.crc32(f"{seed}:{name}".encode("utf-8")))
+    gen = torch.Generator().manual_seed(zlib.crc32(f"{seed}:{name}".encode()))
     base = torch.randn(256, generator=gen)
     drift = torch.randn(256, generator=gen) * VOICE_ROW_DRIFT_STD
     steps = torch.linspace(0.0, 1.0, rows).unsqueeze(1)

@@ -115,7 +115,7 @@ class EspeakG2P:
         written = text.split()
         if len(written) == len(tokens):
             # espeak kept the word count: each phoneme word is the written word at the same place
-            for token, word in zip(tokens, written):
+            for token, word in zip(tokens, written, strict=True):
                 token.text = word
         elif tokens:
             tokens[0].text = text   # the chunk's text is the sentence; words are only cut points

@@ -24,7 +24,7 @@ _WORD_GROUP = re.compile(r"\S+(?:\s+\S+){0,7}\s*")
 # took 150 s. Longer runs are cut into words of at most this many subtokens (a real word has fewer:
 # "state-of-the-art" has 7), which keeps the cost linear in the input.
 MAX_WORD_SUBTOKENS = 8
-_LONG_RUN = re.compile(r"\S{%d,}" % (MAX_WORD_SUBTOKENS + 1))
+_LONG_RUN = re.compile(rf"\S{{{MAX_WORD_SUBTOKENS + 1},}}")
 
 
 def normalize_lang(code: str) -> str:
@@ -66,7 +66,7 @@ def cut_long_words(text: str, subtokenize, limit: int = MAX_WORD_SUBTOKENS) -> s
             if index and index % limit == 0:
                 starts.append(at)
             pos = at + len(piece)
-        return " ".join(run[a:b] for a, b in zip(starts, starts[1:] + [len(run)]))
+        return " ".join(run[a:b] for a, b in zip(starts, starts[1:] + [len(run)], strict=True))
 
     return _LONG_RUN.sub(cut, text)
 

@@ -14,8 +14,8 @@ import struct
 from fractions import Fraction
 
 import av
-from loguru import logger
 import numpy as np
+from loguru import logger
 
 FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 

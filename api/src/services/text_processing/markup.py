@@ -28,7 +28,6 @@ import re
 from typing import Optional
 
 from ...core.exceptions import InvalidRequest
-
 from .mapped_text import MappedText
 from .segments import PauseSegment, Piece, Pronunciation, Segment, SpeechSegment
 

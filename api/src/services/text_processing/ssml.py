@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ...core.exceptions import InvalidRequest
-
 from .mapped_text import MappedText
 from .markup import MAX_RATE, SegmentBuilder
 from .segments import Pronunciation, Segment

@@ -5,9 +5,8 @@ import calendar
 import datetime
 import re
 
-from .words import cardinal, ordinal, plural, year
 from .patterns import _sentence_ends_after
-
+from .words import cardinal, ordinal, plural, year
 
 # "pm" or "p.m." (whose last period may also end the sentence); a period after a plain "pm" is left alone.
 _AM_PM = r"(?:[ ]?(?P<ap>[AaPp])(?:\.[Mm](?P<dot>\.)?|[Mm])(?![\w]))"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from .words import cardinal, decimal, digits, ordinal, year, _is_year
+from .words import _is_year, cardinal, decimal, digits, ordinal, year
 
 
 def _phone(m: re.Match) -> str:

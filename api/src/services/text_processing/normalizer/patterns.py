@@ -6,8 +6,6 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-
-
 # ---------------------------------------------------------------------------------------------
 # Building blocks of the patterns (ASCII digits only: \d would match digits int() reads differently)
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 
-
 _UNITS = {  # written form: (one, many)
     "KB": ("kilobyte", "kilobytes"), "kB": ("kilobyte", "kilobytes"), "MB": ("megabyte", "megabytes"),
     "GB": ("gigabyte", "gigabytes"), "TB": ("terabyte", "terabytes"), "PB": ("petabyte", "petabytes"),

@@ -11,7 +11,6 @@ import re
 
 from .words import cardinal, digits
 
-
 # ---------------------------------------------------------------------------------------------
 # Addresses: emails and URLs, read piece by piece
 
