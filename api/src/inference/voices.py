@@ -47,7 +47,8 @@ def parse_mix(spec: str) -> list[MixTerm]:
     spec = spec.strip()
     if not spec:
         raise InvalidRequest("voice is empty", param="voice", code="invalid_voice")
-    terms, pos = [], 0
+    terms: list[MixTerm] = []
+    pos = 0
     while pos < len(spec):
         match = _TERM.match(spec, pos)
         if not match or match.end() == pos or (terms and not match.group(1)) or (not terms and match.group(1)):

@@ -48,7 +48,7 @@ import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional
 
 import torch
 
@@ -227,7 +227,7 @@ def build_config(version: str = "v1_0", size: str = "tiny") -> dict:
 
 
 def build_random_kmodel(
-    config: dict, *, seed: int = 0, frames_per_phoneme: Optional[float] = 3.0
+    config: Mapping[str, Any], *, seed: int = 0, frames_per_phoneme: Optional[float] = 3.0
 ) -> "KModel":
     """The in-memory model `write_random_model` saves: same config, seed and rescaling give the same weights.
 
@@ -250,8 +250,8 @@ def build_random_kmodel(
 
 
 @torch.no_grad()
-def predicted_durations(model: "KModel", input_ids: torch.LongTensor, ref_s: torch.Tensor,
-                        speed: float = 1.0) -> torch.LongTensor:
+def predicted_durations(model: "KModel", input_ids: torch.Tensor, ref_s: torch.Tensor,
+                        speed: float = 1.0) -> torch.Tensor:
     """Frames per token for one sequence [1, T] (BOS/EOS included): the duration half of KModel's forward."""
     mask = torch.zeros_like(input_ids, dtype=torch.bool)
     lengths = torch.tensor([input_ids.shape[1]])
@@ -259,7 +259,7 @@ def predicted_durations(model: "KModel", input_ids: torch.LongTensor, ref_s: tor
     d_en = model.bert_encoder(bert).transpose(-1, -2)
     d = model.predictor.text_encoder(d_en, ref_s[:, 128:], lengths, mask)
     x, _ = model.predictor.lstm(d)
-    duration = torch.sigmoid(model.predictor.duration_proj(x)).sum(axis=-1) / speed
+    duration = torch.sigmoid(model.predictor.duration_proj(x)).sum(dim=-1) / speed
     return torch.round(duration).clamp(min=1).long().squeeze(0)
 
 

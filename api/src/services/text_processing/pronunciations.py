@@ -135,11 +135,13 @@ class PronunciationDict:
 
     def _longest(self, tokens: list[tuple[int, int, str, bool]], i: int) -> Optional[tuple[int, Entry]]:
         """The token index after, and the entry of, the longest key starting at token ``i``."""
-        node, best = self._trie, None
+        node = self._trie
+        best: Optional[tuple[int, Entry]] = None
         for j in range(i, len(tokens)):
-            node = node.get(tokens[j][2])
-            if node is None:
+            child = node.get(tokens[j][2])
+            if child is None:
                 break
+            node = child
             if None in node and (j + 1 == len(tokens) or not tokens[j + 1][3]):
                 best = (j + 1, node[None])
         if best is None and self._base is not None:
@@ -179,6 +181,7 @@ class PronunciationDict:
                     if entry.phonemes is not None:
                         builder.add_pronunciation(Pronunciation(piece.text[start:end], entry.phonemes, *span))
                     else:
+                        assert entry.text is not None   # an entry is either phonemes or a respelling
                         builder.add_text(MappedText.synthetic(entry.text, *span))
                     last = end
                 builder.add_text(piece.slice(last, len(piece.text)))

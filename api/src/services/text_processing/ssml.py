@@ -97,6 +97,11 @@ class _Frame:
     attrs: dict = field(default_factory=dict)
     content: Optional[list[MappedText]] = None       # text-only elements collect their text here
 
+    def text(self) -> list[MappedText]:
+        """The text a text-only element (``_TEXT_ONLY``) collected."""
+        assert self.content is not None, f"<{self.name}> does not collect text"
+        return self.content
+
 
 class _SSMLParser:
     """Expat event handlers that drive a SegmentBuilder; one instance per document."""
@@ -250,7 +255,7 @@ class _SSMLParser:
             raise _invalid(f"<phoneme> needs a ph attribute {self._where()}")
 
     def _break(self, frame: _Frame) -> None:
-        if any(piece.text.strip() for piece in frame.content):
+        if any(piece.text.strip() for piece in frame.text()):
             raise _invalid(f"<break> must be empty {self._where()}")
         time, strength = frame.attrs.get("time"), frame.attrs.get("strength")
         if time is not None:
@@ -269,7 +274,7 @@ class _SSMLParser:
 
     @staticmethod
     def _joined(frame: _Frame) -> MappedText:
-        pieces = frame.content
+        pieces = frame.text()
         return MappedText("".join(p.text for p in pieces), tuple(i for p in pieces for i in p.starts),
                           tuple(i for p in pieces for i in p.ends)).strip()
 

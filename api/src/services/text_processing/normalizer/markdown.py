@@ -74,7 +74,8 @@ def _table_row(m: re.Match) -> list[Part]:
         if words:
             parts += ([", "] if parts else []) + words
         at += len(cell) + 1
-    if parts and m.string[parts[-1][1] - 1] not in _SENTENCE_CLOSED:
+    last = parts[-1] if parts else None   # a cell's words: a span
+    if isinstance(last, tuple) and m.string[last[1] - 1] not in _SENTENCE_CLOSED:
         parts.append(".")
     return parts
 

@@ -46,7 +46,9 @@ _SPOKEN_URL = re.compile(r"(?:[A-Za-z]{1,8}://)?(?:www\.)?(?P<rest>.*?)/?", re.D
 
 def _url(m: re.Match) -> str:
     """The address without its scheme, ``www.`` and trailing slash (see the module docstring)."""
-    rest = _SPOKEN_URL.fullmatch(m.group(0)).group("rest")
+    spoken = _SPOKEN_URL.fullmatch(m.group(0))
+    assert spoken is not None   # every string matches: the scheme and www. are optional, rest is .*?
+    rest = spoken.group("rest")
     return speak_address(rest) if rest else m.group(0)
 
 
