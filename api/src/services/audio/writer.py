@@ -15,8 +15,8 @@ from fractions import Fraction
 from typing import Literal, Optional
 
 import av
-from av.container import OutputContainer
 import numpy as np
+from av.container import OutputContainer
 from loguru import logger
 
 FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
