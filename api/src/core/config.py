@@ -95,18 +95,18 @@ class Settings(BaseSettings):
 
     @field_validator("cors_origins", "preload_versions", "api_keys", "preload_voices", mode="before")
     @classmethod
-    def _split_csv(cls, value):
+    def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     @field_validator("pronunciations_file", mode="before")
     @classmethod
-    def _empty_is_none(cls, value):
+    def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
-    def _check_chunk_limits(self):
+    def _check_chunk_limits(self) -> "Settings":
         if not self.target_min_tokens <= self.target_max_tokens <= self.absolute_max_tokens:
             raise ValueError("need TARGET_MIN_TOKENS <= TARGET_MAX_TOKENS <= ABSOLUTE_MAX_TOKENS")
         if 0 < self.chunk_ramp < 1:

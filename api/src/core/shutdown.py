@@ -47,7 +47,7 @@ class GracefulShutdown:
         self.abort_wait_s = abort_wait_s
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._previous: Optional[SignalHandler] = None
-        self._task: Optional[asyncio.Task] = None
+        self._task: Optional[asyncio.Task[None]] = None
         self._abort_now = asyncio.Event()
 
     def install(self) -> bool:

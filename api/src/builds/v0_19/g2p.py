@@ -7,6 +7,7 @@ chunker can cut a long sentence between words.
 import os
 import re
 import threading
+from typing import Any
 
 from ...core.exceptions import InvalidRequest
 from ...core.phonemes import PhonemeToken
@@ -34,7 +35,7 @@ def normalize_lang(code: str) -> str:
     return code
 
 
-def _espeak_backend(language: str):
+def _espeak_backend(language: str) -> Any:   # phonemizer's EspeakBackend (an untyped package)
     """phonemizer's espeak backend on the espeak-ng that the espeakng-loader wheel ships.
 
     misaki (v1.0) points phonemizer at that library process-wide; v0.19 uses the same one, so its
