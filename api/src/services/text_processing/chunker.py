@@ -28,7 +28,7 @@ class ChunkLimits:
     first_min: int = 20
     ramp: float = 2.0     # 0: no ramp, every chunk after the first packs to target_min .. target_max
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not 0 < self.target_min <= self.target_max <= self.absolute_max <= MODEL_MAX_PHONEMES:
             raise ValueError("chunk limits must satisfy 0 < min <= max <= absolute <= 510")
         if self.first_min < 0:

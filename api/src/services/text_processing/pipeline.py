@@ -39,7 +39,7 @@ class SpeechChunk:
         return self.chunk.phonemes
 
     @property
-    def pack(self):
+    def pack(self) -> object:
         return self.voicing.pack
 
     @property

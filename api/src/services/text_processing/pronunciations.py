@@ -18,7 +18,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Collection, Iterable, Iterator, Mapping, Optional
+from typing import Any, Collection, Iterable, Iterator, Mapping, Optional
 
 from ...core.exceptions import InvalidRequest, quote
 from .mapped_text import MappedText
@@ -48,7 +48,7 @@ class Entry:
     text: Optional[str]          # the respelling
 
 
-def parse_entries(entries: Mapping, *, source: str, param: Optional[str], max_entries: int) -> dict[str, Entry]:
+def parse_entries(entries: object, *, source: str, param: Optional[str], max_entries: int) -> dict[str, Entry]:
     """Checked entries by their matching key (lower case, words joined by one space).
 
     A bad entry raises ``InvalidRequest`` naming ``source`` (a request field or the server's file):
@@ -122,7 +122,7 @@ class PronunciationDict:
     """
 
     def __init__(self, entries: Mapping[str, Entry], base: Optional["PronunciationDict"] = None):
-        self._trie: dict = {}
+        self._trie: dict[Optional[str], Any] = {}   # token -> sub-trie; None -> the Entry ending here
         for lowered, entry in entries.items():
             node = self._trie
             for token in _tokens(lowered):
