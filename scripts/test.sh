@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs everything the tests need on a fresh machine, runs the whole suite, then lints the container
-# files (.ci/lint-docker.sh: hadolint, shellcheck, compose checks). Fails if either fails.
+# Installs everything the tests need on a fresh machine, lints and type-checks api/src (ruff, mypy: their
+# config is in pyproject.toml), runs the whole suite, then lints the container files (.ci/lint-docker.sh:
+# hadolint, shellcheck, compose checks). Runs every step, and fails if any fails.
 #   bash scripts/test.sh [pytest args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,8 @@ bash scripts/install.sh --test
 bash .ci/lint-deploy.sh
 PY="${VENV:-.venv}/bin/python"
 status=0
-"$PY" -m pytest "$@" || status=$?
+"$PY" -m ruff check api/src || status=$?
+"$PY" -m mypy || status=$((status ? status : $?))
+"$PY" -m pytest "$@" || status=$((status ? status : $?))
 bash .ci/lint-docker.sh || status=$((status ? status : 1))
 exit "$status"

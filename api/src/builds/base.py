@@ -14,9 +14,10 @@ SAMPLE_RATE = 24_000
 SAMPLES_PER_FRAME = 600
 
 
-def read_json(path: Path) -> dict:
+def read_json(path: Path) -> dict[str, Any]:
     with open(path, encoding="utf-8") as f:
-        return json.load(f)
+        data: dict[str, Any] = json.load(f)
+    return data
 
 
 @dataclass(frozen=True)

@@ -96,18 +96,18 @@ class Settings(BaseSettings):
 
     @field_validator("cors_origins", "preload_versions", "api_keys", "preload_voices", mode="before")
     @classmethod
-    def _split_csv(cls, value):
+    def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
     @field_validator("pronunciations_file", mode="before")
     @classmethod
-    def _empty_is_none(cls, value):
+    def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
     @model_validator(mode="after")
-    def _migrate_inflight_cap(self):
+    def _migrate_inflight_cap(self) -> "Settings":
         """MAX_INFLIGHT_PER_WORKER was a second cap beside MAX_ACTIVE_REQUESTS; it still works: alone it
         sets MAX_ACTIVE_REQUESTS, with it the smaller of the two binds (as both did before)."""
         old = self.max_inflight_per_worker
@@ -124,7 +124,7 @@ class Settings(BaseSettings):
                 f"requests a worker serves at once (now {self.max_active_requests})"]
 
     @model_validator(mode="after")
-    def _check_chunk_limits(self):
+    def _check_chunk_limits(self) -> "Settings":
         if not self.target_min_tokens <= self.target_max_tokens <= self.absolute_max_tokens:
             raise ValueError("need TARGET_MIN_TOKENS <= TARGET_MAX_TOKENS <= ABSOLUTE_MAX_TOKENS")
         if 0 < self.chunk_ramp < 1:

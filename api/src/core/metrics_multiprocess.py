@@ -17,11 +17,20 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterable, Mapping, MutableMapping, Optional
+from typing import Iterable, Literal, Mapping, MutableMapping, Optional, get_args
 
 from loguru import logger
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from typing_extensions import TypeIs
+
+# How prometheus-client combines a gauge's per-process values (Gauge's multiprocess_mode).
+GaugeMode = Literal["all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent",
+                    "livemostrecent"]
+
+
+def is_gauge_mode(mode: str) -> TypeIs[GaugeMode]:
+    return mode in get_args(GaugeMode)
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 MIRROR_INTERVAL_S = 1.0
@@ -147,8 +156,13 @@ class SampleMirror:
         if not samples:
             return
         mode = self.gauge_modes.get(family.name, self.default_mode)
-        metric = self._metric(family, samples,
-                              lambda *a, **kw: Gauge(*a, multiprocess_mode=mode, **kw))
+        if not is_gauge_mode(mode):
+            raise ValueError(f"Invalid multiprocess mode: {mode}")   # as Gauge itself says
+
+        def gauge(name: str, documentation: str, *, labelnames: list[str],
+                  registry: Optional[CollectorRegistry]) -> Gauge:
+            return Gauge(name, documentation, labelnames=labelnames, registry=registry, multiprocess_mode=mode)
+        metric = self._metric(family, samples, gauge)
         for sample in samples:
             self._child(metric, sample.labels).set(sample.value)
 

@@ -6,7 +6,7 @@ Ids outside the scheme (saved mixes, custom packs) get ``None`` for every derive
 import re
 from typing import Optional
 
-from typing_extensions import TypedDict   # pydantic reads it as a schema on Python < 3.12 too
+from typing_extensions import TypedDict  # pydantic reads it as a schema on Python < 3.12 too
 
 # first letter -> (BCP-47 language tag, readable language / accent)
 LANGUAGES: dict[str, tuple[str, str]] = {

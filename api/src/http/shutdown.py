@@ -25,12 +25,15 @@ import asyncio
 import contextvars
 import signal
 import threading
-from typing import Callable, Optional
+from types import FrameType
+from typing import Any, Callable, Optional
 
 from loguru import logger
 
 from ..core.exceptions import ServiceUnavailable
 from .admission import Admission
+
+SignalHandler = Callable[[int, Optional[FrameType]], Any]
 
 
 class GracefulShutdown:
@@ -43,8 +46,8 @@ class GracefulShutdown:
         self.grace_s = grace_s
         self.abort_wait_s = abort_wait_s
         self._loop: Optional[asyncio.AbstractEventLoop] = None
-        self._previous = None
-        self._task: Optional[asyncio.Task] = None
+        self._previous: Optional[SignalHandler] = None
+        self._task: Optional[asyncio.Task[None]] = None
         self._abort_now = asyncio.Event()
 
     def install(self) -> bool:
@@ -59,23 +62,26 @@ class GracefulShutdown:
         signal.signal(signal.SIGTERM, self._on_signal)
         return True
 
-    def _on_signal(self, signum, frame) -> None:
+    def _on_signal(self, signum: int, frame: Optional[FrameType]) -> None:
         # A signal handler runs between bytecodes on the main thread: only schedule work here.
         # A fresh context: the handler interrupts whatever runs, often a request (its log context).
+        assert self._loop is not None   # install() set it before it set this handler
         self._loop.call_soon_threadsafe(self._begin, signum, frame, context=contextvars.Context())
 
-    def _begin(self, signum, frame) -> None:
+    def _begin(self, signum: int, frame: Optional[FrameType]) -> None:
+        assert self._loop is not None
         if self._task is None:
             self._task = self._loop.create_task(self.drain(lambda: self._stop_server(signum, frame)))
         else:
             self._abort_now.set()
 
-    def _stop_server(self, signum, frame) -> None:
+    def _stop_server(self, signum: int, frame: Optional[FrameType]) -> None:
         """Step 4: set uvicorn's ``should_exit`` when the wrapped handler is a uvicorn ``Server``'s."""
         server = getattr(self._previous, "__self__", None)
         if server is not None and hasattr(server, "should_exit"):
             server.should_exit = True
         else:
+            assert self._previous is not None   # install() wrapped a callable handler
             self._previous(signum, frame)
 
     async def drain(self, then: Callable[[], None]) -> None:
@@ -85,7 +91,7 @@ class GracefulShutdown:
         logger.info("SIGTERM: draining {} request(s) for up to {:g} s (SHUTDOWN_GRACE_S)", adm.inflight, self.grace_s)
         try:
             await asyncio.wait_for(self._until_idle(), self.grace_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         if adm.inflight:
             closed = self.close_streams(ServiceUnavailable(
@@ -95,7 +101,7 @@ class GracefulShutdown:
                            closed)
             try:
                 await asyncio.wait_for(self._until_idle(ignore_abort=True), self.abort_wait_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 for task in list(adm.tasks):
                     task.cancel()
         logger.info("shutdown: drained; stopping the server")

@@ -19,8 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
-from huggingface_hub import constants as hf_constants, hf_hub_download, list_repo_files
-from huggingface_hub import utils as hf_utils
+from huggingface_hub import constants as hf_constants, hf_hub_download, list_repo_files, utils as hf_utils
 
 from ..builds import VERSIONS
 from ..builds.base import RemoteFile, VersionSpec

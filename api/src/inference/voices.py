@@ -22,7 +22,8 @@ from ..core.exceptions import Conflict, InvalidRequest, quote
 
 OPENAI_VOICES_FILE = Path(__file__).resolve().parents[1] / "core" / "openai_voices.json"
 
-_TERM = re.compile(r"\s*([+-]?)\s*([A-Za-z0-9_]{1,64})\s*(?:\(\s*((?:[0-9]++(?:\.[0-9]++)?|\.[0-9]++)(?:[eE][+-]?+[0-9]++)?)\s*\))?\s*")
+_TERM = re.compile(r"\s*([+-]?)\s*([A-Za-z0-9_]{1,64})\s*"   # sign, name
+                   r"(?:\(\s*((?:[0-9]++(?:\.[0-9]++)?|\.[0-9]++)(?:[eE][+-]?+[0-9]++)?)\s*\))?\s*")   # (weight)
 _NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 MAX_MIX_TERMS = 16
 MIX_CACHE_SIZE = 64     # mixed packs kept per version (an LRU: a mix is cheap to rebuild)
@@ -46,7 +47,8 @@ def parse_mix(spec: str) -> list[MixTerm]:
     spec = spec.strip()
     if not spec:
         raise InvalidRequest("voice is empty", param="voice", code="invalid_voice")
-    terms, pos = [], 0
+    terms: list[MixTerm] = []
+    pos = 0
     while pos < len(spec):
         match = _TERM.match(spec, pos)
         if not match or match.end() == pos or (terms and not match.group(1)) or (not terms and match.group(1)):
@@ -176,7 +178,8 @@ class VoiceLibrary:
         total = sum(t.weight for t in terms if t.weight > 0) if self.normalize_weights else 1.0
         # numpy, not torch: this runs on a pool thread, where torch would start an OpenMP team of its
         # own for the pack's 130k values and slow the inference thread down (see torch_threads)
-        mixed = torch.from_numpy(sum(p.numpy() * np.float32(t.weight / total) for p, t in zip(packs, terms)))
+        mixed = torch.from_numpy(sum(p.numpy() * np.float32(t.weight / total)
+                                     for p, t in zip(packs, terms, strict=True)))
         with self._lock:
             self._mixes[key] = mixed
             while len(self._mixes) > MIX_CACHE_SIZE:
@@ -200,8 +203,9 @@ class VoiceLibrary:
             raise InvalidRequest(f"voice name {quote(name)} must be 1-64 letters, digits or underscores",
                                  param="name", code="invalid_voice_name")
         if name in self.openai_names:
-            raise InvalidRequest(f"{quote(name)} is an OpenAI voice name here (it maps to {self.openai_names[name]!r}); "
-                                 "choose another name", param="name", code="invalid_voice_name")
+            raise InvalidRequest(f"{quote(name)} is an OpenAI voice name here "
+                                 f"(it maps to {self.openai_names[name]!r}); choose another name",
+                                 param="name", code="invalid_voice_name")
         if pack.shape != (self.rows, 1, 256):
             raise InvalidRequest(f"a voice pack here is [{self.rows}, 1, 256], not {list(pack.shape)}", param="voices",
                                  code="invalid_voice")

@@ -53,7 +53,7 @@ def adain_norm_keys(module: torch.nn.Module) -> set[str]:
     """
     from kokoro.istftnet import AdaIN1d
 
-    keys = set()
+    keys: set[str] = set()
     for name, sub in module.named_modules():
         if isinstance(sub, AdaIN1d):
             base = f"{name}.norm." if name else "norm."

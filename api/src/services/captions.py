@@ -4,7 +4,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from ..builds.base import SAMPLES_PER_FRAME, SAMPLE_RATE
+from ..builds.base import SAMPLE_RATE, SAMPLES_PER_FRAME
 from ..core.phonemes import PhonemeToken
 
 
@@ -32,7 +32,7 @@ def token_id_ranges(tokens: Sequence[PhonemeToken], vocab: Mapping[str, int]) ->
     ids_before = np.concatenate([[0], np.cumsum([c in vocab for c in joined])]).astype(int)
     lead_ids = int(ids_before[lead])
     ranges, pos = [], 0
-    for token, piece in zip(tokens, pieces):
+    for token, piece in zip(tokens, pieces, strict=True):
         a, b = pos, pos + len(token.phonemes)
         ranges.append((int(ids_before[a]) - lead_ids, int(ids_before[b]) - lead_ids))
         pos += len(piece)
@@ -49,7 +49,7 @@ def word_timings(tokens: Sequence[PhonemeToken], vocab: Mapping[str, int], pred_
     frames_before = np.concatenate([[0], np.cumsum(pred_dur)])
     last_id = len(pred_dur) - 2
     out = []
-    for token, (first, last) in zip(tokens, token_id_ranges(tokens, vocab)):
+    for token, (first, last) in zip(tokens, token_id_ranges(tokens, vocab), strict=True):
         if last <= first or not any(ch.isalnum() for ch in token.text):
             continue
         first, last = min(first, last_id), min(last, last_id)

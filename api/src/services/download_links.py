@@ -27,7 +27,7 @@ import stat
 import threading
 import time
 from pathlib import Path
-from typing import AsyncIterator, BinaryIO, Optional
+from typing import AsyncGenerator, BinaryIO, Optional
 
 import anyio
 from loguru import logger
@@ -76,7 +76,7 @@ class PendingDownload:
         if self._file is None:
             self.write(b"")   # no bytes at all (empty pcm) is still a finished, empty file
         self._done = True
-        if self._failed:
+        if self._failed or self._file is None:   # no file only when it failed to open
             return False
         try:
             self._file.close()
@@ -190,7 +190,8 @@ class DownloadStore:
 
     def _cleanup(self, keep: Optional[str]) -> list[str]:
         now = time.time()
-        finished, deleted = [], []
+        finished: list[tuple[float, str, int]] = []   # (mtime, name, size)
+        deleted: list[str] = []
         try:
             entries = list(os.scandir(self.folder))
         except OSError:   # not made yet, or unusable (writes report that)
@@ -234,7 +235,7 @@ class DownloadStore:
                 logger.warning("download cleanup failed: {}", exc)
 
 
-async def tee_audio(body: AsyncIterator[bytes], pending: PendingDownload) -> AsyncIterator[bytes]:
+async def tee_audio(body: AsyncGenerator[bytes, None], pending: PendingDownload) -> AsyncGenerator[bytes, None]:
     """Yield ``body`` unchanged while writing it to ``pending``; publish it once the body is complete.
 
     Published before the last byte leaves (the response ends only when this generator does), so a
@@ -251,7 +252,7 @@ async def tee_audio(body: AsyncIterator[bytes], pending: PendingDownload) -> Asy
         await body.aclose()   # the inner body (its encoder) is freed now, not when it is collected
 
 
-async def tee_sse(events: AsyncIterator[bytes], pending: PendingDownload) -> AsyncIterator[bytes]:
+async def tee_sse(events: AsyncGenerator[bytes, None], pending: PendingDownload) -> AsyncGenerator[bytes, None]:
     """Like ``tee_audio`` for OpenAI's SSE: the file gets the audio of the delta events, and is
     published when the ``speech.audio.done`` event arrives, before it is passed on; an ``error`` event
     discards it."""

@@ -68,7 +68,7 @@ class SpeechRequest(BaseModel):
 
     @field_validator("voice_aliases")
     @classmethod
-    def _check_aliases(cls, value: dict) -> dict:
+    def _check_aliases(cls, value: dict[str, Union[str, VoiceAlias]]) -> dict[str, Union[str, VoiceAlias]]:
         for name, target in value.items():
             if not _ALIAS_NAME.fullmatch(name):
                 raise ValueError(f"alias name {name!r} must be 1-64 letters, digits, '_' or '-'")

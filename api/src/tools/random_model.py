@@ -48,12 +48,11 @@ import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Optional
 
 import torch
 
-from ..builds import VERSIONS
-from ..builds import v0_19 as _v0_19
+from ..builds import VERSIONS, v0_19 as _v0_19
 from ..builds.v0_19.vocab import VOCAB as V0_19_VOCAB
 from ..inference.weights import PARTS, PREFIX, adain_norm_keys, new_kmodel
 
@@ -228,7 +227,7 @@ def build_config(version: str = "v1_0", size: str = "tiny") -> dict:
 
 
 def build_random_kmodel(
-    config: dict, *, seed: int = 0, frames_per_phoneme: Optional[float] = 3.0
+    config: Mapping[str, Any], *, seed: int = 0, frames_per_phoneme: Optional[float] = 3.0
 ) -> "KModel":
     """The in-memory model `write_random_model` saves: same config, seed and rescaling give the same weights.
 
@@ -251,8 +250,8 @@ def build_random_kmodel(
 
 
 @torch.no_grad()
-def predicted_durations(model: "KModel", input_ids: torch.LongTensor, ref_s: torch.Tensor,
-                        speed: float = 1.0) -> torch.LongTensor:
+def predicted_durations(model: "KModel", input_ids: torch.Tensor, ref_s: torch.Tensor,
+                        speed: float = 1.0) -> torch.Tensor:
     """Frames per token for one sequence [1, T] (BOS/EOS included): the duration half of KModel's forward."""
     mask = torch.zeros_like(input_ids, dtype=torch.bool)
     lengths = torch.tensor([input_ids.shape[1]])
@@ -260,7 +259,7 @@ def predicted_durations(model: "KModel", input_ids: torch.LongTensor, ref_s: tor
     d_en = model.bert_encoder(bert).transpose(-1, -2)
     d = model.predictor.text_encoder(d_en, ref_s[:, 128:], lengths, mask)
     x, _ = model.predictor.lstm(d)
-    duration = torch.sigmoid(model.predictor.duration_proj(x)).sum(axis=-1) / speed
+    duration = torch.sigmoid(model.predictor.duration_proj(x)).sum(dim=-1) / speed
     return torch.round(duration).clamp(min=1).long().squeeze(0)
 
 
@@ -281,7 +280,7 @@ def random_voice_pack(name: str, seed: int = 0, rows: Optional[int] = None, *,
     fmt = _format(version)
     rows = VERSIONS[version].voice_rows if rows is None else rows
     # CPU generators keep 32 bits of a seed: hash the pair into them
-    gen = torch.Generator().manual_seed(zlib.crc32(f"{seed}:{name}".encode("utf-8")))
+    gen = torch.Generator().manual_seed(zlib.crc32(f"{seed}:{name}".encode()))
     base = torch.randn(256, generator=gen)
     drift = torch.randn(256, generator=gen) * VOICE_ROW_DRIFT_STD
     steps = torch.linspace(0.0, 1.0, rows).unsqueeze(1)

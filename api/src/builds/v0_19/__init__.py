@@ -5,6 +5,7 @@ The network is the same class as v1.0's (KModel); what differs is the checkpoint
 config's shape and the text front end, all of which live here.
 """
 from pathlib import Path
+from typing import Any
 
 from ..base import RemoteFile, VersionSpec, read_json
 from .g2p import make_g2p, normalize_lang
@@ -16,7 +17,7 @@ PLBERT = {"hidden_size": 768, "num_attention_heads": 12, "intermediate_size": 20
 TEXT_ENCODER_KERNEL_SIZE = 5
 
 
-def load_config(path: Path) -> dict:
+def load_config(path: Path) -> dict[str, Any]:
     """v0.19's config.json in the shape KModel reads (its `decoder` is KModel's `istftnet`).
 
     A `plbert` or `text_encoder_kernel_size` present in the file wins over the trained numbers, so

@@ -7,6 +7,7 @@ chunker can cut a long sentence between words.
 import os
 import re
 import threading
+from typing import Any
 
 from ...core.exceptions import InvalidRequest
 from ...core.phonemes import PhonemeToken
@@ -34,7 +35,7 @@ def normalize_lang(code: str) -> str:
     return code
 
 
-def _espeak_backend(language: str):
+def _espeak_backend(language: str) -> Any:   # phonemizer's EspeakBackend (an untyped package)
     """phonemizer's espeak backend on the espeak-ng that the espeakng-loader wheel ships.
 
     misaki (v1.0) points phonemizer at that library process-wide; v0.19 uses the same one, so its
@@ -115,7 +116,7 @@ class EspeakG2P:
         written = text.split()
         if len(written) == len(tokens):
             # espeak kept the word count: each phoneme word is the written word at the same place
-            for token, word in zip(tokens, written):
+            for token, word in zip(tokens, written, strict=True):
                 token.text = word
         elif tokens:
             tokens[0].text = text   # the chunk's text is the sentence; words are only cut points

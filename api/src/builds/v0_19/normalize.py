@@ -6,6 +6,7 @@ linear: runs that a search could restart inside are anchored with lookbehinds, a
 possessive, so a 200,000-character adversarial input costs one pass per rule.
 """
 import re
+from typing import Callable, Union
 
 from ...core.punctuation import CJK_TO_ASCII
 
@@ -33,14 +34,14 @@ def _clock(text: str) -> str:
     return f"{hours} oh {minutes}" if minutes < 10 else f"{hours} {minutes}"
 
 
-def _number(match: re.Match) -> str:
-    text = match.group()
+def _number(match: re.Match[str]) -> str:
+    text: str = match.group()
     if "." in text:
         return text          # decimals are read out later, after money has taken its own
     return _clock(text) if ":" in text else _year(text)
 
 
-def _money(match: re.Match) -> str:
+def _money(match: re.Match[str]) -> str:
     """'$5' -> '5 dollars', '£2.01' -> '2 pounds and 1 penny', '$3 million' -> '3 million dollars'."""
     text = match.group()
     unit = "dollar" if text[0] == "$" else "pound"
@@ -58,13 +59,13 @@ def _money(match: re.Match) -> str:
     return f"{whole} {unit}{'' if whole == '1' else 's'} and {cents} {coins}"
 
 
-def _decimal(match: re.Match) -> str:
+def _decimal(match: re.Match[str]) -> str:
     """'3.14' -> '3 point 1 4': digits after the point are read one by one."""
     whole, fraction = match.group().split(".")
     return f"{whole} point {' '.join(fraction)}"
 
 
-_RULES: list[tuple[re.Pattern, object]] = [
+_RULES: list[tuple[re.Pattern[str], Union[str, Callable[[re.Match[str]], str]]]] = [
     (re.compile(r"[^\S \n]"), " "),
     (re.compile(r"  ++"), " "),
     (re.compile(r"(?<=\n) ++(?=\n)"), ""),

@@ -9,7 +9,10 @@ as in the original dict comprehension the later one wins, so `'` -> 176, id 174 
 _PAD = "$"
 _PUNCTUATION = ';:,.!?¡¿—…"«»“” '
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_LETTERS_IPA = "ɑɐɒæɓʙβɔɕçɗɖðʤəɘɚɛɜɝɞɟʄɡɠɢʛɦɧħɥʜɨɪʝɭɬɫɮʟɱɯɰŋɳɲɴøɵɸθœɶʘɹɺɾɻʀʁɽʂʃʈʧʉʊʋⱱʌɣɤʍχʎʏʑʐʒʔʡʕʢǀǁǂǃˈˌːˑʼʴʰʱʲʷˠˤ˞↓↑→↗↘'" "\u0329" "'ᵻ"  # the second apostrophe overrides the first
+_LETTERS_IPA = (
+    "ɑɐɒæɓʙβɔɕçɗɖðʤəɘɚɛɜɝɞɟʄɡɠɢʛɦɧħɥʜɨɪʝɭɬɫɮʟɱɯɰŋɳɲɴøɵɸθœ"
+    "ɶʘɹɺɾɻʀʁɽʂʃʈʧʉʊʋⱱʌɣɤʍχʎʏʑʐʒʔʡʕʢǀǁǂǃˈˌːˑʼʴʰʱʲʷˠˤ˞↓↑→↗↘'" "\u0329" "'ᵻ"  # the second apostrophe overrides the first
+)
 
 SYMBOLS: str = _PAD + _PUNCTUATION + _LETTERS + _LETTERS_IPA
 VOCAB: dict[str, int] = {symbol: index for index, symbol in enumerate(SYMBOLS)}

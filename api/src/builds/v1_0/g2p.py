@@ -4,6 +4,7 @@ import importlib
 import re
 import threading
 from collections.abc import Callable
+from typing import Any, Optional
 
 from ...core.exceptions import InvalidRequest
 from ...core.phonemes import G2P, PhonemeToken
@@ -24,7 +25,7 @@ _WORD_GROUP = re.compile(r"\S+(?:\s+\S+){0,7}\s*")
 # took 150 s. Longer runs are cut into words of at most this many subtokens (a real word has fewer:
 # "state-of-the-art" has 7), which keeps the cost linear in the input.
 MAX_WORD_SUBTOKENS = 8
-_LONG_RUN = re.compile(r"\S{%d,}" % (MAX_WORD_SUBTOKENS + 1))
+_LONG_RUN = re.compile(rf"\S{{{MAX_WORD_SUBTOKENS + 1},}}")
 
 
 def normalize_lang(code: str) -> str:
@@ -40,21 +41,21 @@ def normalize_lang(code: str) -> str:
 class _Locked:
     """misaki's G2P objects keep state while they run; one caller at a time."""
 
-    def __init__(self, fn):
+    def __init__(self, fn: Callable[[str], Any]):
         self._fn = fn
         self._lock = threading.Lock()
 
-    def __call__(self, text: str):
+    def __call__(self, text: str) -> Any:   # misaki's (phonemes, tokens): untyped
         with self._lock:
             return self._fn(text)
 
 
-def cut_long_words(text: str, subtokenize, limit: int = MAX_WORD_SUBTOKENS) -> str:
+def cut_long_words(text: str, subtokenize: Callable[[str], list[str]], limit: int = MAX_WORD_SUBTOKENS) -> str:
     """``text`` with every whitespace-free run of more than ``limit`` subtokens (as ``subtokenize`` splits
     a word) cut by spaces into runs of ``limit``; no character is dropped or moved."""
 
-    def cut(match: re.Match) -> str:
-        run = match.group(0)
+    def cut(match: re.Match[str]) -> str:
+        run: str = match.group(0)
         pieces = subtokenize(run)
         if len(pieces) <= limit:
             return run
@@ -66,7 +67,7 @@ def cut_long_words(text: str, subtokenize, limit: int = MAX_WORD_SUBTOKENS) -> s
             if index and index % limit == 0:
                 starts.append(at)
             pos = at + len(piece)
-        return " ".join(run[a:b] for a, b in zip(starts, starts[1:] + [len(run)]))
+        return " ".join(run[a:b] for a, b in zip(starts, starts[1:] + [len(run)], strict=True))
 
     return _LONG_RUN.sub(cut, text)
 
@@ -76,7 +77,7 @@ class TokenG2P:
 
     ``prepare`` rewrites the text first (English: `cut_long_words`)."""
 
-    def __init__(self, g2p, prepare=None):
+    def __init__(self, g2p: Callable[[str], Any], prepare: Optional[Callable[[str], str]] = None):
         self._g2p = _Locked(g2p)
         self._prepare = prepare
 
@@ -101,7 +102,7 @@ def english_g2p(british: bool) -> TokenG2P:
 class PhraseG2P:
     """G2P that only phonemizes whole strings: feed it groups of a few words, one token each."""
 
-    def __init__(self, g2p):
+    def __init__(self, g2p: Callable[[str], Any]):
         self._g2p = _Locked(g2p)
 
     def __call__(self, text: str) -> list[PhonemeToken]:

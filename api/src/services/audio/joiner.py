@@ -9,9 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...builds.base import SAMPLES_PER_FRAME, SAMPLE_RATE
+from ...builds.base import SAMPLE_RATE, SAMPLES_PER_FRAME
 from ...core.punctuation import CLAUSE_END, SENTENCE_END
-
 
 
 @dataclass(frozen=True)

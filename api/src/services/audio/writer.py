@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import struct
 from fractions import Fraction
+from typing import Literal, Optional
 
 import av
-from loguru import logger
 import numpy as np
+from av.container import OutputContainer
+from loguru import logger
 
 FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 
@@ -29,7 +31,9 @@ CONTENT_TYPES: dict[str, str] = {
 }
 
 # fmt -> (muxer, encoder, encoder sample format, muxer options)
-_CODECS: dict[str, tuple[str, str, str, dict[str, str]]] = {
+# The encoders used (names PyAV's typing knows as audio codecs, so a stream opened with one is audio).
+_Codec = Literal["libmp3lame", "libopus", "aac", "flac"]
+_CODECS: dict[str, tuple[str, _Codec, str, dict[str, str]]] = {
     # A XING/Info frame written up front without its final counts makes players mis-time the file.
     "mp3": ("mp3", "libmp3lame", "s16p", {"write_xing": "0"}),
     # The Ogg muxer only emits finished pages; its default of 1 s per page would hold back up to
@@ -90,7 +94,7 @@ class StreamingAudioWriter:
         self.fmt = fmt
         self.sample_rate = sample_rate
         self._finished = False
-        self._container = None
+        self._container: Optional[OutputContainer] = None
         if fmt == "wav":
             self._header = _wav_header(sample_rate)
         if fmt not in _CODECS:
@@ -165,6 +169,8 @@ class StreamingAudioWriter:
             self._sink.drain()
 
     def _encode(self, samples: np.ndarray) -> None:
+        assert self._container is not None   # only the encoded formats get here, before finish()/close()
+        plane: np.ndarray
         if self._sample_format == "fltp":
             plane = (samples.astype(np.float32) / 32768.0).reshape(1, -1)
         else:

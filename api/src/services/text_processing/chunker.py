@@ -5,16 +5,16 @@ sentence (up to ``first_max`` phonemes) to get audio out fast, once it holds ``f
 shorter first sentence ("Sure!") takes the next one with it, or the head of it that fits. Later chunks
 ramp up: each holds at most ``ramp`` times the phonemes chunked before it (but may always hold
 ``first_max``), so that while a client plays what it has, the next chunk is ready (on a CPU whose
-real-time factor is below 1 / ``ramp``), until chunks reach ``target_min`` .. ``target_max``. A sentence longer than the chunk limit is cut at
-the last clause punctuation, then at the last word boundary, that fits. No chunk exceeds
-``absolute_max`` (≤ 510, the model's window).
+real-time factor is below 1 / ``ramp``), until chunks reach ``target_min`` .. ``target_max``. A sentence
+longer than the chunk limit is cut at the last clause punctuation, then at the last word boundary, that
+fits. No chunk exceeds ``absolute_max`` (≤ 510, the model's window).
 """
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
-from .sentences import split_sentences
 from ...core.phonemes import G2P, PhonemeToken, join_phonemes, join_text
 from ...core.punctuation import SPLIT_WATERFALL
+from .sentences import split_sentences
 
 MODEL_MAX_PHONEMES = 510
 
@@ -28,7 +28,7 @@ class ChunkLimits:
     first_min: int = 20
     ramp: float = 2.0     # 0: no ramp, every chunk after the first packs to target_min .. target_max
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not 0 < self.target_min <= self.target_max <= self.absolute_max <= MODEL_MAX_PHONEMES:
             raise ValueError("chunk limits must satisfy 0 < min <= max <= absolute <= 510")
         if self.first_min < 0:

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Sequence, Union
 
-Replacement = Union[str, Callable[[re.Match], str]]
+Replacement = Union[str, Callable[[re.Match[str]], str]]
 # One piece of a rebuilt match: a new string, or a (start, end) span of the text being rebuilt.
 Part = Union[tuple[int, int], str]
 
@@ -59,12 +59,12 @@ class MappedText:
         right = len(self.text.rstrip())
         return self.slice(left, max(left, right))
 
-    def sub(self, pattern: Union[str, re.Pattern], repl: Replacement, count: int = 0) -> "MappedText":
+    def sub(self, pattern: Union[str, re.Pattern[str]], repl: Replacement, count: int = 0) -> "MappedText":
         """``re.sub`` that keeps the map: each replaced match maps to the original span of the match."""
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
         seen = 0
 
-        def parts(match: re.Match) -> list[Part]:
+        def parts(match: re.Match[str]) -> list[Part]:
             nonlocal seen
             seen += 1
             new = match.group(0) if count and seen > count else \
@@ -73,7 +73,7 @@ class MappedText:
 
         return self.rebuild(regex, parts)
 
-    def rebuild(self, pattern: re.Pattern, parts: Callable[[re.Match], Sequence[Part]]) -> "MappedText":
+    def rebuild(self, pattern: re.Pattern[str], parts: Callable[[re.Match[str]], Sequence[Part]]) -> "MappedText":
         """This text with each match of ``pattern`` replaced by ``parts(match)``: strings (mapped to the
         whole match's original span) and ``(i, j)`` spans of this text (kept with their own map, so words
         kept from inside a match still point at themselves)."""

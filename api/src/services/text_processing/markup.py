@@ -28,7 +28,6 @@ import re
 from typing import Optional
 
 from ...core.exceptions import InvalidRequest
-
 from .mapped_text import MappedText
 from .segments import PauseSegment, Piece, Pronunciation, Segment, SpeechSegment
 
@@ -157,7 +156,7 @@ class _InlineParser:
             self.builder.add_text(MappedText.of(self.text[last:], last))
         return self.builder.finish()
 
-    def _tag(self, match: re.Match) -> None:
+    def _tag(self, match: re.Match[str]) -> None:
         kind, value, tag = match["kind"].lower(), match["value"], match.group(0)
         if kind == "pause":
             seconds = parse_pause(value, max_pause_s=self.max_pause_s, tag=tag)
@@ -180,7 +179,7 @@ class _InlineParser:
             raise _invalid(f"invalid voice tag {tag}: name a voice, or use [voice:default]", "invalid_voice_tag")
         return value.strip()
 
-    def _pronunciation(self, match: re.Match) -> None:
+    def _pronunciation(self, match: re.Match[str]) -> None:
         word, phonemes = match["word"], match["phonemes"].strip()
         lead = len(word) - len(word.lstrip())
         word_start = match.start("word") + lead

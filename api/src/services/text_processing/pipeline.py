@@ -8,12 +8,12 @@ the user wrote. The plan is a lazy iterator: the first chunk is ready before the
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Optional, Sequence, Union
 
+from ...core.phonemes import G2P, PhonemeToken
+from ...core.punctuation import CLOSED_SENTENCE_END
 from .chunker import ChunkLimits, TextChunk, pack_sentences
 from .mapped_text import MappedText
 from .segments import PauseSegment, Pronunciation, Segment, SpeechSegment
 from .sentences import sentence_spans
-from ...core.phonemes import G2P, PhonemeToken
-from ...core.punctuation import CLOSED_SENTENCE_END
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class SpeechChunk:
         return self.chunk.phonemes
 
     @property
-    def pack(self):
+    def pack(self) -> object:
         return self.voicing.pack
 
     @property
@@ -107,7 +107,8 @@ class SpeechPlanner:
             for n, (start, end) in enumerate(spans):
                 sentence = text.slice(start, end)
                 open_sentence.extend(locate_tokens(voicing.g2p(sentence.text), sentence))
-                closed = n < len(spans) - 1 or sentence.text.endswith(CLOSED_SENTENCE_END) or text.text[end:].count("\n")
+                closed = (n < len(spans) - 1 or sentence.text.endswith(CLOSED_SENTENCE_END)
+                          or text.text[end:].count("\n"))
                 if closed and open_sentence:
                     yield open_sentence
                     open_sentence = []

@@ -18,7 +18,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Collection, Iterable, Iterator, Mapping, Optional
+from typing import Any, Collection, Iterable, Iterator, Mapping, Optional
 
 from ...core.exceptions import InvalidRequest, quote
 from .mapped_text import MappedText
@@ -48,7 +48,7 @@ class Entry:
     text: Optional[str]          # the respelling
 
 
-def parse_entries(entries: Mapping, *, source: str, param: Optional[str], max_entries: int) -> dict[str, Entry]:
+def parse_entries(entries: object, *, source: str, param: Optional[str], max_entries: int) -> dict[str, Entry]:
     """Checked entries by their matching key (lower case, words joined by one space).
 
     A bad entry raises ``InvalidRequest`` naming ``source`` (a request field or the server's file):
@@ -122,7 +122,7 @@ class PronunciationDict:
     """
 
     def __init__(self, entries: Mapping[str, Entry], base: Optional["PronunciationDict"] = None):
-        self._trie: dict = {}
+        self._trie: dict[Optional[str], Any] = {}   # token -> sub-trie; None -> the Entry ending here
         for lowered, entry in entries.items():
             node = self._trie
             for token in _tokens(lowered):
@@ -135,11 +135,13 @@ class PronunciationDict:
 
     def _longest(self, tokens: list[tuple[int, int, str, bool]], i: int) -> Optional[tuple[int, Entry]]:
         """The token index after, and the entry of, the longest key starting at token ``i``."""
-        node, best = self._trie, None
+        node = self._trie
+        best: Optional[tuple[int, Entry]] = None
         for j in range(i, len(tokens)):
-            node = node.get(tokens[j][2])
-            if node is None:
+            child = node.get(tokens[j][2])
+            if child is None:
                 break
+            node = child
             if None in node and (j + 1 == len(tokens) or not tokens[j + 1][3]):
                 best = (j + 1, node[None])
         if best is None and self._base is not None:
@@ -179,6 +181,7 @@ class PronunciationDict:
                     if entry.phonemes is not None:
                         builder.add_pronunciation(Pronunciation(piece.text[start:end], entry.phonemes, *span))
                     else:
+                        assert entry.text is not None   # an entry is either phonemes or a respelling
                         builder.add_text(MappedText.synthetic(entry.text, *span))
                     last = end
                 builder.add_text(piece.slice(last, len(piece.text)))

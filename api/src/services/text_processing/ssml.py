@@ -33,10 +33,9 @@ import bisect
 import re
 import xml.parsers.expat as expat
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import NoReturn, Optional
 
 from ...core.exceptions import InvalidRequest
-
 from .mapped_text import MappedText
 from .markup import MAX_RATE, SegmentBuilder
 from .segments import Pronunciation, Segment
@@ -95,8 +94,13 @@ class _Frame:
     voice: Optional[str]
     rate: Optional[float]
     start: int = 0                                   # original index of the start tag
-    attrs: dict = field(default_factory=dict)
+    attrs: dict[str, str] = field(default_factory=dict)
     content: Optional[list[MappedText]] = None       # text-only elements collect their text here
+
+    def text(self) -> list[MappedText]:
+        """The text a text-only element (``_TEXT_ONLY``) collected."""
+        assert self.content is not None, f"<{self.name}> does not collect text"
+        return self.content
 
 
 class _SSMLParser:
@@ -180,7 +184,7 @@ class _SSMLParser:
     def _other(self, *_: object) -> None:
         self._settle()
 
-    def _start(self, name: str, attrs: dict) -> None:
+    def _start(self, name: str, attrs: dict[str, str]) -> None:
         self._settle()
         if not self.stack:
             self.stack.append(_Frame(_ROOT, None, None))
@@ -225,8 +229,8 @@ class _SSMLParser:
         self.builder.switch(parent.voice, parent.rate)
 
     # -- elements -----------------------------------------------------------------------------------
-    def _voice_name(self, attrs: dict) -> str:
-        name = attrs.get("name", "").strip()
+    def _voice_name(self, attrs: dict[str, str]) -> str:
+        name: str = attrs.get("name", "").strip()
         if not name:
             raise _invalid(f"<voice> needs a name attribute {self._where()}")
         return name
@@ -243,7 +247,7 @@ class _SSMLParser:
         raise _invalid(f"invalid prosody rate {value!r} {self._where()}: use x-slow, slow, medium, fast, "
                        f"x-fast, a percentage like 120% or a multiplier like 0.8 (above 0, at most {MAX_RATE:g})")
 
-    def _check_phoneme(self, attrs: dict) -> None:
+    def _check_phoneme(self, attrs: dict[str, str]) -> None:
         alphabet = attrs.get("alphabet", "ipa").strip().lower()
         if alphabet != "ipa":
             raise _invalid(f"unsupported phoneme alphabet {attrs['alphabet']!r} {self._where()}; only ipa")
@@ -251,7 +255,7 @@ class _SSMLParser:
             raise _invalid(f"<phoneme> needs a ph attribute {self._where()}")
 
     def _break(self, frame: _Frame) -> None:
-        if any(piece.text.strip() for piece in frame.content):
+        if any(piece.text.strip() for piece in frame.text()):
             raise _invalid(f"<break> must be empty {self._where()}")
         time, strength = frame.attrs.get("time"), frame.attrs.get("strength")
         if time is not None:
@@ -270,7 +274,7 @@ class _SSMLParser:
 
     @staticmethod
     def _joined(frame: _Frame) -> MappedText:
-        pieces = frame.content
+        pieces = frame.text()
         return MappedText("".join(p.text for p in pieces), tuple(i for p in pieces for i in p.starts),
                           tuple(i for p in pieces for i in p.ends)).strip()
 
@@ -296,7 +300,7 @@ def _refuse_dtd(raw: bytes) -> None:
     declaration or an external entity reference stops it (a 400 naming the DTD). Anything else it
     finds wrong is left to the real parse, which reports it with its position."""
 
-    def refuse(*_):
+    def refuse(*_: object) -> NoReturn:
         raise _DtdFound
 
     parser = expat.ParserCreate(encoding="UTF-8")

@@ -17,10 +17,9 @@ import re
 from ....core.punctuation import KEEP_PUNCTUATION
 from ....structures.normalization import NormalizationOptions
 from ..mapped_text import MappedText
+from .dates_times import _AM_PM, _ZULU, ISO_DATETIME, _clock, _decade, _hour_am_pm, _iso_datetime, _year
 from .markdown import strip_markdown
-from .dates_times import ISO_DATETIME, _AM_PM, _ZULU, _clock, _decade, _hour_am_pm, _iso_datetime, _year
-from .numbers import (_local_phone, _long_digits, _money, _number, _ordinal, _percent, _phone, _range,
-                      _version)
+from .numbers import _local_phone, _long_digits, _money, _number, _ordinal, _percent, _phone, _range, _version
 from .patterns import _FRACTION, _INT, Rule, _rule
 from .symbols import _ABBREVIATION, _abbreviation, _optional_plural, _symbols
 from .units import _UNIT_ALTERNATION, _unit

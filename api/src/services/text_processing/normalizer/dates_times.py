@@ -4,16 +4,16 @@ from __future__ import annotations
 import calendar
 import datetime
 import re
+from typing import Optional
 
-from .words import cardinal, ordinal, plural, year
 from .patterns import _sentence_ends_after
-
+from .words import cardinal, ordinal, plural, year
 
 # "pm" or "p.m." (whose last period may also end the sentence); a period after a plain "pm" is left alone.
 _AM_PM = r"(?:[ ]?(?P<ap>[AaPp])(?:\.[Mm](?P<dot>\.)?|[Mm])(?![\w]))"
 
 
-def _am_pm(m: re.Match) -> str:
+def _am_pm(m: re.Match[str]) -> str:
     words = " A M" if m.group("ap") in "Aa" else " P M"
     if m.group("dot") and _sentence_ends_after(m):
         words += "."  # "at 3 p.m. Then" keeps its full stop
@@ -25,7 +25,7 @@ _ZULU = r"(?P<zulu>Z)(?![\w])"
 _UTC = "U T C"
 
 
-def _clock(m: re.Match) -> str:
+def _clock(m: re.Match[str]) -> str:
     hour, minute, second, ap = int(m.group("h")), int(m.group("m")), m.group("s"), m.group("ap")
     if minute > 59 or (second and int(second) > 59) or (ap and not 1 <= hour <= 12) or hour > 24:
         return m.group(0)
@@ -33,7 +33,7 @@ def _clock(m: re.Match) -> str:
     return words + (_am_pm(m) if ap else "") + (" " + _UTC if m.groupdict().get("zulu") else "")
 
 
-def _time_words(hour: int, minute: int, second, ap) -> str:
+def _time_words(hour: int, minute: int, second: Optional[str], ap: Optional[str]) -> str:
     """'14:30' -> 'fourteen thirty', '9:00' -> "nine o'clock", '14:00' -> 'fourteen hundred'."""
     words = cardinal(str(hour))
     if minute == 0 and not ap:
@@ -54,7 +54,7 @@ ISO_DATETIME = (r"(?<![\w.,:/-])(?P<y>[0-9]{4})-(?P<mo>[0-9]{2})-(?P<d>[0-9]{2})
                 r"(?![\w]|[-:.,/][0-9])")
 
 
-def _offset(m: re.Match) -> str:
+def _offset(m: re.Match[str]) -> str:
     if m.group("zulu"):
         return " " + _UTC
     if not m.group("sign"):
@@ -66,7 +66,7 @@ def _offset(m: re.Match) -> str:
     return f" {_UTC}{sign}{cardinal(str(hours))}" + (f" {cardinal(str(minutes))}" if minutes else "")
 
 
-def _iso_datetime(m: re.Match) -> str:
+def _iso_datetime(m: re.Match[str]) -> str:
     """'2026-12-04' -> 'December fourth, twenty twenty-six'; with a time: '... at fourteen thirty'.
 
     Not a real date or time (month 13, February 30th, 25:00, an offset past 14 hours): left as written.
@@ -85,17 +85,17 @@ def _iso_datetime(m: re.Match) -> str:
     return f"{words} at {_time_words(hour, minute, second, None)}{_offset(m)}"
 
 
-def _hour_am_pm(m: re.Match) -> str:
+def _hour_am_pm(m: re.Match[str]) -> str:
     hour = int(m.group("h"))
     if not 1 <= hour <= 12:
         return m.group(0)
     return cardinal(str(hour)) + _am_pm(m)
 
 
-def _decade(m: re.Match) -> str:
+def _decade(m: re.Match[str]) -> str:
     """'1980s' -> 'nineteen eighties', "'90s" -> 'nineties'."""
     return plural(year(m.group("y")) if m.group("y") else cardinal(m.group("d")))
 
 
-def _year(m: re.Match) -> str:
+def _year(m: re.Match[str]) -> str:
     return year(m.group("y"))

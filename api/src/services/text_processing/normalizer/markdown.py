@@ -55,7 +55,7 @@ def _closed(start: int, end: int, s: str) -> list[Part]:
     return [(start, end)] + ([] if s[end - 1] in _SENTENCE_CLOSED else ["."])
 
 
-def _block(m: re.Match) -> list[Part]:
+def _block(m: re.Match[str]) -> list[Part]:
     start, end = m.span("body")
     s = m.string
     if m.group("marker")[0] != "#" and not (s[m.start() - 1:m.start()] == "\n" or s[end:end + 1] == "\n"):
@@ -66,7 +66,7 @@ def _block(m: re.Match) -> list[Part]:
     return _closed(start, end, m.string)
 
 
-def _table_row(m: re.Match) -> list[Part]:
+def _table_row(m: re.Match[str]) -> list[Part]:
     parts: list[Part] = []
     at = m.start("cells")
     for cell in m.group("cells").split("|"):
@@ -74,20 +74,21 @@ def _table_row(m: re.Match) -> list[Part]:
         if words:
             parts += ([", "] if parts else []) + words
         at += len(cell) + 1
-    if parts and m.string[parts[-1][1] - 1] not in _SENTENCE_CLOSED:
+    last = parts[-1] if parts else None   # a cell's words: a span
+    if isinstance(last, tuple) and m.string[last[1] - 1] not in _SENTENCE_CLOSED:
         parts.append(".")
     return parts
 
 
-def _group(name: str) -> Callable[[re.Match], list[Part]]:
+def _group(name: str) -> Callable[[re.Match[str]], list[Part]]:
     return lambda m: [m.span(name)]
 
 
-def _emphasis(m: re.Match) -> list[Part]:
+def _emphasis(m: re.Match[str]) -> list[Part]:
     return [m.span(next(g for g in ("body", "tbody", "ubody") if m.group(g) is not None))]
 
 
-_PASSES: tuple[tuple[re.Pattern, Callable[[re.Match], Sequence[Part]]], ...] = (
+_PASSES: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], Sequence[Part]]], ...] = (
     (_FENCE, lambda m: ["\n"] if m.group(0).endswith("\n") else []),
     (_QUOTE, lambda m: []),
     (_RULE_LINE, lambda m: []),

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import re
 
-from .words import cardinal, decimal, digits, ordinal, year, _is_year
+from .words import _is_year, cardinal, decimal, digits, ordinal, year
 
 
-def _phone(m: re.Match) -> str:
+def _phone(m: re.Match[str]) -> str:
     """'+1 (555) 123-4567' -> 'plus one, five five five, one two three, four five six seven'."""
     cc, area = m.group("cc") or m.group("cc1"), m.group("area1") or m.group("area2")
     if m.group("area2") and m.group("sep1") == " " and m.group("sep2") == " " and not cc:
@@ -17,7 +17,7 @@ def _phone(m: re.Match) -> str:
     return ", ".join(groups)
 
 
-def _local_phone(m: re.Match) -> str:
+def _local_phone(m: re.Match[str]) -> str:
     return f"{digits(m.group(1))}, {digits(m.group(2))}"
 
 
@@ -30,7 +30,7 @@ _CURRENCIES = {  # symbol: (one, many, one hundredth, many hundredths)
 _SCALES = {"k": "thousand", "m": "million", "b": "billion", "t": "trillion"}
 
 
-def _money(m: re.Match) -> str:
+def _money(m: re.Match[str]) -> str:
     one, many, cent, cents = _CURRENCIES[m.group("cur")]
     whole, frac = m.group("int") or "0", m.group("frac")
     sign = "minus " if m.groupdict().get("neg") else ""
@@ -52,7 +52,7 @@ def _money(m: re.Match) -> str:
     return f"{sign}{amount} and {change}"
 
 
-def _version(m: re.Match) -> str:
+def _version(m: re.Match[str]) -> str:
     parts = m.group("num").split(".")
     spoken = " point ".join(cardinal(p) if len(p) == 1 or p[0] != "0" else digits(p) for p in parts)
     if m.group("v"):
@@ -62,11 +62,11 @@ def _version(m: re.Match) -> str:
     return m.group(0)  # "3.14" is a decimal: the number rule reads it
 
 
-def _ordinal(m: re.Match) -> str:
+def _ordinal(m: re.Match[str]) -> str:
     return ordinal(m.group("n"))
 
 
-def _percent(m: re.Match) -> str:
+def _percent(m: re.Match[str]) -> str:
     sign = "minus " if m.group("neg") else ""
     return f"{sign}{decimal(m.group('int'), m.group('frac'))} percent"
 
@@ -76,13 +76,13 @@ def _range_side(text: str, both_years: bool) -> str:
     return year(whole) if both_years and not frac else decimal(whole, frac or None)
 
 
-def _range(m: re.Match) -> str:
+def _range(m: re.Match[str]) -> str:
     a, b = m.group("a"), m.group("b")
     both_years = _is_year(a) and _is_year(b)
     return f"{_range_side(a, both_years)} to {_range_side(b, both_years)}"
 
 
-def _number(m: re.Match) -> str:
+def _number(m: re.Match[str]) -> str:
     words = decimal(m.group("int"), m.group("frac"))
     if m.group("neg"):
         words = "minus " + words
@@ -92,5 +92,5 @@ def _number(m: re.Match) -> str:
     return words
 
 
-def _long_digits(m: re.Match) -> str:
+def _long_digits(m: re.Match[str]) -> str:
     return digits(m.group(0))

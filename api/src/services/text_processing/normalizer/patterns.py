@@ -6,8 +6,6 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-
-
 # ---------------------------------------------------------------------------------------------
 # Building blocks of the patterns (ASCII digits only: \d would match digits int() reads differently)
 
@@ -16,7 +14,7 @@ _FRACTION = r"(?:\.(?P<frac>[0-9]{1,15}+)(?![0-9]))?"
 _HAS_DIGIT = re.compile(r"[0-9]")
 
 
-def _sentence_ends_after(match: re.Match) -> bool:
+def _sentence_ends_after(match: re.Match[str]) -> bool:
     """Whether the period a match swallowed also ended its sentence (end of text, line, or a capital)."""
     s, end = match.string, match.end()
     if end >= len(s) or s[end] == "\n":
@@ -33,11 +31,12 @@ class Rule:
     """
 
     name: str
-    pattern: re.Pattern
-    repl: Callable[[re.Match], str]
-    gate: re.Pattern
+    pattern: re.Pattern[str]
+    repl: Callable[[re.Match[str]], str]
+    gate: re.Pattern[str]
     option: Optional[str] = None
 
 
-def _rule(name, pattern, repl, gate, option=None, flags=0) -> Rule:
+def _rule(name: str, pattern: str, repl: Callable[[re.Match[str]], str], gate: str, option: Optional[str] = None,
+          flags: int = 0) -> Rule:
     return Rule(name, re.compile(pattern, flags), repl, re.compile(gate), option)

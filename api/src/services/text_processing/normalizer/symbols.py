@@ -10,7 +10,7 @@ from ....core.punctuation import CLOSING, OPENING
 from .patterns import _sentence_ends_after
 
 
-def _optional_plural(m: re.Match) -> str:
+def _optional_plural(m: re.Match[str]) -> str:
     return m.group(1)
 
 
@@ -39,7 +39,7 @@ _ABBREVIATION = (
 )
 
 
-def _abbreviation(m: re.Match) -> str:
+def _abbreviation(m: re.Match[str]) -> str:
     if m.group("no"):
         return "number"
     if m.group("vs"):
@@ -81,7 +81,7 @@ def _symbol_word(ch: str, following: str) -> Optional[str]:
     return " "
 
 
-def _symbols(m: re.Match) -> str:
+def _symbols(m: re.Match[str]) -> str:
     """A run of symbols as words, set off by single spaces from the words around it ("A&B" -> "A and B")."""
     s, a, b = m.string, m.start(), m.end()
     out, breaks = [], False

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 
-
 _UNITS = {  # written form: (one, many)
     "KB": ("kilobyte", "kilobytes"), "kB": ("kilobyte", "kilobytes"), "MB": ("megabyte", "megabytes"),
     "GB": ("gigabyte", "gigabytes"), "TB": ("terabyte", "terabytes"), "PB": ("petabyte", "petabytes"),
@@ -27,7 +26,7 @@ _UNITS = {  # written form: (one, many)
 _UNIT_ALTERNATION = "|".join(re.escape(u) for u in sorted(_UNITS, key=len, reverse=True))
 
 
-def _unit(m: re.Match) -> str:
+def _unit(m: re.Match[str]) -> str:
     s, at = m.string, m.start()
     # Only the unit is rewritten (the number keeps its own map); it is singular after a lone "1".
     spaced = s[at - 1] == " "

@@ -11,7 +11,6 @@ import re
 
 from .words import cardinal, digits
 
-
 # ---------------------------------------------------------------------------------------------
 # Addresses: emails and URLs, read piece by piece
 
@@ -38,16 +37,18 @@ def speak_address(text: str) -> str:
     return " ".join(words)
 
 
-def _email(m: re.Match) -> str:
+def _email(m: re.Match[str]) -> str:
     return speak_address(m.group(0))
 
 
 _SPOKEN_URL = re.compile(r"(?:[A-Za-z]{1,8}://)?(?:www\.)?(?P<rest>.*?)/?", re.DOTALL)
 
 
-def _url(m: re.Match) -> str:
+def _url(m: re.Match[str]) -> str:
     """The address without its scheme, ``www.`` and trailing slash (see the module docstring)."""
-    rest = _SPOKEN_URL.fullmatch(m.group(0)).group("rest")
+    spoken = _SPOKEN_URL.fullmatch(m.group(0))
+    assert spoken is not None   # every string matches: the scheme and www. are optional, rest is .*?
+    rest = spoken.group("rest")
     return speak_address(rest) if rest else m.group(0)
 
 

@@ -7,7 +7,6 @@ from typing import Optional
 
 from num2words import num2words
 
-
 MAX_DIGITS = 15  # up to 999 trillion is read as a number; longer runs digit by digit
 
 
