@@ -1,33 +1,13 @@
 """MAX_INFLIGHT_PER_WORKER: past the cap a work request gets 429 + Retry-After in the OpenAI envelope."""
 import httpx
 
-from tests.conftest import ServerProcess
-from tests.e2e.test_concurrency import metric
-from tests.e2e.test_errors import assert_envelope
-from tests.e2e.test_failures import wait_for
-
-# Far more audio than the socket buffers hold: a request that is not read stays in flight.
-HELD_TEXT = " ".join(f"Sentence {i} waits for a reader who is busy elsewhere." for i in range(150))
+from tests.support.http_calls import Held, assert_envelope, metric
+from tests.support.server import AppServer
+from tests.support.waiting import eventually
 
 
-class Held:
-    """A streamed speech request that took its first bytes and is kept open, unread."""
-
-    def __init__(self, http: httpx.Client, voice: str = "af_heart", fmt: str = "pcm", text: str = HELD_TEXT,
-                 speed: float = 0.25):
-        self._cm = http.stream("POST", "/v1/audio/speech",
-                               json={"input": text, "voice": voice, "response_format": fmt, "speed": speed})
-        self.response = self._cm.__enter__()
-        assert self.response.status_code == 200
-        self.body = self.response.iter_raw()   # kept: dropping the iterator would close the connection
-        self.first = next(self.body)
-
-    def close(self):
-        self._cm.__exit__(None, None, None)
-
-
-def test_over_the_inflight_cap_is_a_429_envelope_and_probes_still_answer(v1_model_dir, tmp_path):
-    proc = ServerProcess(v1_model_dir, tmp_path / "server.log", max_inflight_per_worker=2).start()
+def test_over_the_inflight_cap_is_a_429_envelope_and_probes_still_answer(v1_model_dir):
+    proc = AppServer(v1_model_dir, max_inflight_per_worker=2).start()
     held = []
     try:
         with httpx.Client(base_url=proc.url, timeout=60) as a, httpx.Client(base_url=proc.url, timeout=60) as b:
@@ -47,7 +27,7 @@ def test_over_the_inflight_cap_is_a_429_envelope_and_probes_still_answer(v1_mode
                 h.close()
             held = []
         # the clients left: their slots come back and work is admitted again
-        assert wait_for(lambda: metric(proc, "kokoro_inflight_requests") == 0, timeout=30)
+        assert eventually(lambda: metric(proc, "kokoro_inflight_requests") == 0, timeout=30)
         ok = httpx.post(proc.url + "/v1/audio/speech", json={"input": "Now there is room.", "voice": "af_heart",
                                                               "response_format": "pcm"}, timeout=60)
         assert ok.status_code == 200 and len(ok.content) > 0

@@ -3,21 +3,11 @@ import httpx
 import openai
 import pytest
 
+from tests.support.http_calls import assert_envelope
+
 
 def post(server, body=None, **kwargs):
     return httpx.post(server.url + "/v1/audio/speech", json=body, timeout=60, **kwargs)
-
-
-def assert_envelope(r, status, param=None, words=()):
-    assert r.status_code == status, r.text
-    error = r.json()["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    assert error["message"]
-    if param:
-        assert error["param"] == param
-    for word in words:
-        assert word in error["message"]
-    return error
 
 
 GOOD = {"input": "Hello world.", "voice": "af_heart"}

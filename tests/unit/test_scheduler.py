@@ -11,14 +11,7 @@ from api.src.core.exceptions import Overloaded
 from api.src.inference.backend import ChunkOutput
 from api.src.inference.faulty_backend import InjectedWorkerCrash
 from api.src.inference.scheduler import InferenceScheduler, StreamClosed, chunk_seed
-
-
-class SeededByGlobalRng:
-    """Test backends implement ``infer``; the worker's one-chunk path calls ``infer_seeded``."""
-
-    def infer_seeded(self, input_ids, ref_s, speed, seed):
-        torch.manual_seed(seed)
-        return self.infer(input_ids, ref_s, speed)
+from tests.support.backends import SeededByGlobalRng
 
 
 class RecordingBackend(SeededByGlobalRng):

@@ -3,11 +3,10 @@
 They come from the public model repositories and are not part of this project: tests that read them
 skip when the folder is absent.
 """
-from pathlib import Path
-
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from tests.support.paths import REPO_ROOT
+
 SHARED = REPO_ROOT.parent / "shared"
 
 requires_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"reference data folder {SHARED} is absent")
