@@ -1,11 +1,21 @@
-"""Session fixtures: random-weight models in the real on-disk layout, and the real server on loopback
-(helpers live in tests/support/)."""
+"""Session fixtures: random-weight models in the real on-disk layout, and the real server on loopback;
+and the unit / e2e markers, given by folder (helpers live in tests/support/)."""
 from pathlib import Path
 
 import pytest
 
 from tests.support.models import TEST_VOICES, V0_19_TEST_VOICES
 from tests.support.server import ServerProcess
+
+
+FOLDER_MARKS = {"unit": pytest.mark.unit, "e2e": pytest.mark.e2e}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        folder = item.path.parent.name
+        if folder in FOLDER_MARKS:
+            item.add_marker(FOLDER_MARKS[folder])
 
 
 @pytest.fixture(scope="session")

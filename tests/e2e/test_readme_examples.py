@@ -101,6 +101,7 @@ def test_openai_js_sdk(server, workdir):
     assert_speech((run_dir / "hello.mp3").read_bytes(), "mp3")
 
 
+@pytest.mark.browser
 def test_browser_fetch_streams(server):
     """The web-page example in Chromium, served by the server's own origin: it must fetch, append every
     part to the SourceBuffer and end the stream without an error."""

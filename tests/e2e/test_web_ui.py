@@ -23,9 +23,14 @@ TEXT = "The quick brown fox jumps. It lands softly on the grass. Then it runs aw
 
 
 # A mark, not a skip inside a fixture: the skip must come before the session's server is started.
-needs_chromium = pytest.mark.skipif(
+_skip_without_chromium = pytest.mark.skipif(
     chromium_path() is None,
     reason="chromium is not installed (apt-get install chromium; scripts/install.sh --test does it)")
+
+
+def needs_chromium(test):
+    """Marks ``test`` browser, and skips it where chromium is absent."""
+    return pytest.mark.browser(_skip_without_chromium(test))
 
 
 @pytest.fixture(scope="module")

@@ -9,4 +9,9 @@ from tests.support.paths import REPO_ROOT
 
 SHARED = REPO_ROOT.parent / "shared"
 
-requires_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"reference data folder {SHARED} is absent")
+_skip_without_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"reference data folder {SHARED} is absent")
+
+
+def requires_shared(test):
+    """Marks ``test`` real_weights, and skips it where the reference folder is absent."""
+    return pytest.mark.real_weights(_skip_without_shared(test))
