@@ -4,8 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.models import TEST_VOICES, V0_19_TEST_VOICES
-from tests.support.server import ServerProcess
+pytest.register_assert_rewrite("tests.support")   # the helpers' asserts explain a failure, as the tests' do
+
+from tests.support.models import TEST_VOICES, V0_19_TEST_VOICES  # noqa: E402
+from tests.support.server import ServerProcess  # noqa: E402
 
 
 FOLDER_MARKS = {"unit": pytest.mark.unit, "e2e": pytest.mark.e2e}
