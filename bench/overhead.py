@@ -40,6 +40,9 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+from tests.support.server import ServerProcess, free_port  # noqa: E402  (one server helper with the tests)
+
 DEFAULT_MODEL_DIR = REPO_ROOT / "bench" / ".cache" / "models"
 LOG_DIR = REPO_ROOT / "bench" / ".cache" / "logs"
 TCMALLOC = "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4"
@@ -119,24 +122,6 @@ def percentile(values, q: float) -> float:
 
 def median(values) -> float:
     return percentile(values, 50)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _die_with_parent() -> None:  # runs in the server child before exec: SIGTERM it if we die
-    try:
-        import ctypes
-        import signal
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
 
 
 def process_cpu(pid: int) -> float:
@@ -234,56 +219,25 @@ LIKE_FOR_LIKE = {"CHUNK_CACHE_MB": "0", "TRIM_SILENCE": "false", "SENTENCE_PAUSE
                  "WORD_PAUSE_S": "0", "MAX_QUEUE_WAIT_S": "0", "MAX_INFLIGHT_PER_WORKER": "64"}
 
 
-class Server:
-    """``uvicorn api.src.main:app`` on a free loopback port; ``settings`` (default LIKE_FOR_LIKE) go to
-    its environment over this process's."""
+class Server(ServerProcess):
+    """``uvicorn api.src.main:app`` on a free loopback port (the tests' ``ServerProcess``), started at once
+    in a session of its own; ``settings`` (default LIKE_FOR_LIKE) go to its environment over this
+    process's, with LOG_LEVEL=WARNING and TORCH_THREADS only when ``threads`` is given."""
+
+    DEFAULT_ENV = {"LOG_LEVEL": "WARNING"}
+    NEW_SESSION = True
 
     def __init__(self, model_dir: Path, threads: int | None, settings: dict[str, str] | None = None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        port = free_port()
         LOG_DIR.mkdir(parents=True, exist_ok=True)
-        self.log_path = LOG_DIR / f"server-{self.port}.log"
-        env = {**os.environ, "MODEL_DIR": str(model_dir), "LOG_LEVEL": "WARNING",
-               **(LIKE_FOR_LIKE if settings is None else settings)}
-        env.pop("_OVERHEAD_BENCH_CHILD", None)
-        if threads:
-            env["TORCH_THREADS"] = str(threads)
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.src.main:app", "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, preexec_fn=_die_with_parent)
+        super().__init__(model_dir, LOG_DIR / f"server-{port}.log", bind_port=port,
+                         **{**(LIKE_FOR_LIKE if settings is None else settings),
+                            **({"TORCH_THREADS": threads} if threads else {})})
+        self.env.pop("_OVERHEAD_BENCH_CHILD", None)
+        self.start(wait=False)
 
     def wait_ready(self, timeout: float = 300) -> None:
-        import httpx
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.25)
-        raise RuntimeError(f"server not ready after {timeout:.0f}s:\n{self.log_tail()}")
-
-    def log_tail(self, n: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._log.close()
+        super().wait_ready(timeout)
 
     def cpu(self) -> float:
         return process_cpu(self.proc.pid)
@@ -528,7 +482,6 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     _reexec_under_tcmalloc()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the baseline must never reach the hub
-    sys.path.insert(0, str(REPO_ROOT))
     os.chdir(REPO_ROOT)
     began = time.perf_counter()
 

@@ -1,12 +1,13 @@
 """Every audio endpoint answers the same way: seed and version headers streamed or whole, and its job
 and body generator closed when the client leaves mid-stream. Also: the app factory serves."""
-import time
 
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess
-from tests.e2e.test_concurrency import metric
+from tests.support.http_calls import metric
+from tests.support.server import ServerProcess
+from tests.support.waiting import eventually
+
 
 def long_text(tag: str) -> str:
     """Sentences no other test speaks (the chunk cache would serve them without a forward pass)."""
@@ -47,10 +48,8 @@ def test_leaving_mid_stream_frees_the_request_on_every_audio_endpoint(server, en
         chunks = r.iter_raw()
         next(chunks)            # the first audio arrived: the request is running
         assert metric(server, "kokoro_active_requests") == 1
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and (metric(server, "kokoro_active_requests") or
-                                           metric(server, "kokoro_queued_chunks")):
-        time.sleep(0.1)
+    eventually(lambda: not (metric(server, "kokoro_active_requests") or metric(server, "kokoro_queued_chunks")),
+               timeout=20)
     assert metric(server, "kokoro_active_requests") == 0
     assert metric(server, "kokoro_queued_chunks") == 0
     assert metric(server, 'kokoro_chunks_total{outcome="dropped"}') > dropped_before

@@ -7,9 +7,8 @@ import av
 import httpx
 import numpy as np
 
-from tests.conftest import ServerProcess
-from tests.e2e.test_concurrency import metric
-from tests.e2e.test_errors import assert_envelope
+from tests.support.http_calls import assert_envelope, metric
+from tests.support.server import AppServer
 
 LONG_TEXT = " ".join(f"Sentence {i} of a long paragraph keeps the worker busy for a while." for i in range(12))
 
@@ -20,8 +19,8 @@ def decode_wav(data: bytes) -> np.ndarray:
     return np.concatenate(frames, axis=-1)
 
 
-def test_predicted_wait_over_the_bound_is_refused_and_accepted_work_finishes(v1_model_dir, tmp_path):
-    proc = ServerProcess(v1_model_dir, tmp_path / "server.log", max_queue_wait_s=0.01).start()
+def test_predicted_wait_over_the_bound_is_refused_and_accepted_work_finishes(v1_model_dir):
+    proc = AppServer(v1_model_dir, max_queue_wait_s=0.01).start()
     try:
         async def scenario():
             async with httpx.AsyncClient(base_url=proc.url, timeout=180) as http:

@@ -6,8 +6,8 @@ import av
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess
-from tests.e2e.test_concurrency import metric
+from tests.support.http_calls import metric
+from tests.support.server import AppServer, ServerProcess
 
 DONE = 'kokoro_chunks_total{outcome="done"}'
 REPLY = "Sure! Your parcel left the depot this morning and should reach you on Thursday."
@@ -27,9 +27,8 @@ def chunks_for(server, text: str, seed: int) -> int:
 
 
 @pytest.fixture(scope="module")
-def unramped(v1_model_dir, tmp_path_factory):
-    proc = ServerProcess(v1_model_dir, tmp_path_factory.mktemp("chunking") / "server.log",
-                         first_chunk_min_tokens=0, chunk_ramp=0).start()
+def unramped(v1_model_dir):
+    proc = AppServer(v1_model_dir, first_chunk_min_tokens=0, chunk_ramp=0).start()
     yield proc
     proc.stop()
 

@@ -6,8 +6,9 @@ import time
 
 import httpx
 
-from tests.audio_utils import decode
-from tests.conftest import REPO_ROOT, ServerProcess, free_port
+from tests.support.audio import decode
+from tests.support.paths import REPO_ROOT
+from tests.support.server import ServerProcess, free_port
 
 FLAGS = ("--host", "--port", "--workers", "--model-dir", "--device", "--engine")
 

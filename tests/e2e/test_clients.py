@@ -7,17 +7,17 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import V0_19_TEST_VOICES, ServerProcess
-from tests.e2e.test_errors import assert_envelope
+from tests.support.http_calls import assert_envelope
+from tests.support.models import V0_19_TEST_VOICES
+from tests.support.server import AppServer
 
 SPEECH = {"input": "Hello.", "voice": "af_heart", "response_format": "pcm"}
 
 
 @pytest.fixture(scope="module")
-def plain(model_dir, tmp_path_factory):
+def plain(model_dir):
     """Both versions on disk, only the default (v1.0) built and warmed."""
-    proc = ServerProcess(model_dir, tmp_path_factory.mktemp("logs-clients") / "server.log",
-                         body_read_timeout_s=2).start()
+    proc = AppServer(model_dir, body_read_timeout_s=2).start()
     yield proc
     proc.stop()
 
@@ -52,7 +52,7 @@ def test_speech_and_combine_without_v1(plain):
 
 def test_paths_without_v1_pass_admission(plain):
     """A stalled body on /audio/speech is cut off by the same admission middleware (408)."""
-    from tests.e2e.test_stalled_bodies import read_answer, stalled_socket
+    from tests.support.http_calls import read_answer, stalled_socket
 
     sock = stalled_socket(plain, path="/audio/speech")
     try:

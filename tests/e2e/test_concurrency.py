@@ -1,28 +1,14 @@
 """Many clients at once each get exactly their own audio; a client that leaves frees the queue."""
 import asyncio
-import re
 import subprocess
 import time
 
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess
-
-VOICES = ("af_heart", "af_bella", "af_sky", "am_adam", "am_echo", "bf_emma", "bm_george", "af_nova")
-TEXTS = [
-    "Short one.",
-    "The rain in Spain stays mainly in the plain, or so they say.",
-    "Numbers like 42 and 1,024 should be read aloud properly. Then another sentence follows it.",
-    "A longer paragraph: it has clauses, commas, and a question? Yes! It also ends with an exclamation.",
-]
-
-
-def metric(server, name: str) -> float:
-    text = httpx.get(server.url + "/metrics").text
-    match = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.M)
-    assert match, f"{name} missing from /metrics"
-    return float(match.group(1))
+from tests.support.http_calls import TEXTS, VOICES, metric
+from tests.support.server import AppServer, ServerProcess
+from tests.support.waiting import eventually
 
 
 def bodies():
@@ -31,10 +17,9 @@ def bodies():
 
 
 @pytest.fixture(scope="module")
-def uncached(v1_model_dir, tmp_path_factory):
+def uncached(v1_model_dir):
     """A server without the chunk cache: the same requests again must run the model again."""
-    proc = ServerProcess(v1_model_dir, tmp_path_factory.mktemp("uncached") / "server.log", chunk_cache_mb=0,
-                         max_active_requests=64).start()
+    proc = AppServer(v1_model_dir, chunk_cache_mb=0, max_active_requests=64).start()
     yield proc
     proc.stop()
 
@@ -70,11 +55,8 @@ def test_disconnect_mid_stream_frees_the_queue(server):
         next(body)                  # the first audio arrived: the request is running
         assert metric(server, "kokoro_active_requests") == 1
         assert metric(server, 'kokoro_chunks_total{outcome="dropped"}') == dropped_before
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if metric(server, "kokoro_active_requests") == 0 and metric(server, "kokoro_queued_chunks") == 0:
-            break
-        time.sleep(0.1)
+    eventually(lambda: metric(server, "kokoro_active_requests") == 0 and metric(server, "kokoro_queued_chunks") == 0,
+               timeout=20)
     assert metric(server, "kokoro_active_requests") == 0
     assert metric(server, "kokoro_queued_chunks") == 0
     assert metric(server, 'kokoro_chunks_total{outcome="dropped"}') > dropped_before
@@ -87,8 +69,8 @@ def test_disconnect_mid_stream_frees_the_queue(server):
                       timeout=60).status_code == 200
 
 
-def test_queue_full_answers_429_with_retry_after(model_dir, tmp_path):
-    proc = ServerProcess(model_dir, tmp_path / "server.log", max_active_requests=1).start()
+def test_queue_full_answers_429_with_retry_after(model_dir):
+    proc = AppServer(model_dir, max_active_requests=1).start()
     try:
         long_text = " ".join(f"Sentence {i} keeps the only slot busy for a while." for i in range(40))
         with httpx.stream("POST", proc.url + "/v1/audio/speech", timeout=120,

@@ -2,13 +2,13 @@
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess
-from tests.e2e.test_errors import assert_envelope
+from tests.support.http_calls import assert_envelope
+from tests.support.server import AppServer
 
 
 @pytest.fixture(scope="module")
-def small(v1_model_dir, tmp_path_factory):
-    proc = ServerProcess(v1_model_dir, tmp_path_factory.mktemp("logs-dev") / "server.log", max_input_chars=100).start()
+def small(v1_model_dir):
+    proc = AppServer(v1_model_dir, max_input_chars=100).start()
     yield proc
     proc.stop()
 
@@ -24,8 +24,8 @@ def test_every_dev_route_takes_max_input_chars(small, path, body, param):
     assert error["code"] == "input_too_long"
 
 
-def test_phonemize_stops_at_the_request_timeout(v1_model_dir, tmp_path):
-    proc = ServerProcess(v1_model_dir, tmp_path / "server.log", request_timeout_s=0.5).start()
+def test_phonemize_stops_at_the_request_timeout(v1_model_dir):
+    proc = AppServer(v1_model_dir, request_timeout_s=0.5).start()
     try:
         text = " ".join(f"Sentence {i} has a number like {i * 7919} and $ {i}.50 in it." for i in range(3000))
         r = httpx.post(proc.url + "/dev/phonemize", json={"text": text}, timeout=120)
@@ -35,8 +35,8 @@ def test_phonemize_stops_at_the_request_timeout(v1_model_dir, tmp_path):
         proc.stop()
 
 
-def test_dev_routes_can_be_turned_off(v1_model_dir, tmp_path):
-    proc = ServerProcess(v1_model_dir, tmp_path / "server.log", enable_dev_routes="false").start()
+def test_dev_routes_can_be_turned_off(v1_model_dir):
+    proc = AppServer(v1_model_dir, enable_dev_routes="false").start()
     try:
         for path in ("/dev/phonemize", "/dev/generate_from_phonemes", "/dev/captioned_speech"):
             assert_envelope(httpx.post(proc.url + path, json={"text": "hi"}, timeout=30), 404)

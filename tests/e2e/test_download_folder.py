@@ -5,12 +5,12 @@ import time
 
 import httpx
 
-from tests.conftest import ServerProcess
+from tests.support.server import AppServer, ServerProcess
 
 
 def test_a_fifo_in_the_download_folder_freezes_nothing(v1_model_dir, tmp_path):
     folder = tmp_path / "downloads"
-    proc = ServerProcess(v1_model_dir, tmp_path / "server.log", temp_file_dir=folder).start()
+    proc = AppServer(v1_model_dir, temp_file_dir=folder).start()
     try:
         name = "speech_" + "ab" * 16 + ".mp3"
         os.mkfifo(folder / name)
@@ -48,7 +48,7 @@ def test_a_folder_others_can_write_stops_start_up_with_the_setting_named(v1_mode
 
 def test_a_new_folder_is_created_private(v1_model_dir, tmp_path):
     folder = tmp_path / "new" / "downloads"
-    proc = ServerProcess(v1_model_dir, tmp_path / "server.log", temp_file_dir=folder).start()
+    proc = AppServer(v1_model_dir, temp_file_dir=folder).start()
     try:
         assert (folder.stat().st_mode & 0o777) == 0o700
     finally:

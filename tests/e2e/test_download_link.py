@@ -3,12 +3,13 @@ import base64
 import http.client
 import json
 import os
-import time
 
 import httpx
 import pytest
 
-from tests.audio_utils import EDGE_TOLERANCE, SAMPLE_RATE, decode
+from tests.support.audio import EDGE_TOLERANCE, SAMPLE_RATE, decode
+from tests.support.http_calls import metric
+from tests.support.waiting import eventually
 
 TEXT = "The keeper climbed the stairs at dusk. The lamp turned, and ships passed safely."
 LONG_TEXT = " ".join(f"Sentence {i} keeps the lighthouse keeper busy for a while longer." for i in range(16))
@@ -104,7 +105,8 @@ def test_abandoned_stream_is_never_published(server):
                       json=speech(server, input=LONG_TEXT, response_format="wav")) as r:
         path = r.headers["x-download-path"]
         next(r.iter_raw())
-    time.sleep(1.0)   # time for the server to notice the disconnect and drop the request
+    # the server noticed the disconnect and dropped the request (it would have published by now)
+    assert eventually(lambda: metric(server, "kokoro_active_requests") == 0, timeout=20)
     r = fetch(server, path)
     assert r.status_code == 404
     assert r.json()["error"]["code"] == "download_not_found"
@@ -164,12 +166,7 @@ def test_abandoned_stream_leaves_no_partial_file(server):
         name = r.headers["x-download-path"].rsplit("/", 1)[1]
         next(r.iter_raw())
         # being written as it goes out (polled: under load the check once ran ahead of the server)
-        deadline = time.monotonic() + 5
-        while not (folder / f".{name}.partial").is_file() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert (folder / f".{name}.partial").is_file()
-    deadline = time.monotonic() + 20
-    while (folder / f".{name}.partial").exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
+        assert eventually(lambda: (folder / f".{name}.partial").is_file(), timeout=5)
+    eventually(lambda: not (folder / f".{name}.partial").exists(), timeout=20)
     assert not (folder / f".{name}.partial").exists()
     assert not (folder / name).exists()

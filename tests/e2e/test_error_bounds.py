@@ -2,7 +2,7 @@
 import httpx
 import pytest
 
-from tests.e2e.test_errors import assert_envelope
+from tests.support.http_calls import assert_envelope
 
 HUGE = "x" * 1_000_000
 

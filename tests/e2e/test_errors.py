@@ -9,21 +9,11 @@ from api.src.core.exceptions import Overloaded
 from api.src.http.errors import error_type
 from api.src.main import create_app
 
+from tests.support.http_calls import assert_envelope
+
 
 def post(server, body=None, **kwargs):
     return httpx.post(server.url + "/v1/audio/speech", json=body, timeout=60, **kwargs)
-
-
-def assert_envelope(r, status, param=None, words=()):
-    assert r.status_code == status, r.text
-    error = r.json()["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    assert error["message"]
-    if param:
-        assert error["param"] == param
-    for word in words:
-        assert word in error["message"]
-    return error
 
 
 GOOD = {"input": "Hello world.", "voice": "af_heart"}

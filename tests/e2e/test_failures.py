@@ -2,34 +2,23 @@
 import asyncio
 import json
 import socket
-import time
 
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess
-from tests.e2e.test_concurrency import metric
-from tests.e2e.test_errors import assert_envelope
+from tests.support.http_calls import assert_envelope, metric
+from tests.support.server import AppServer
+from tests.support.waiting import eventually
 
 OTHERS = [{"input": f"Bystander number {i} speaks calmly. It has two sentences.", "voice": v,
            "response_format": "pcm", "seed": 70 + i} for i, v in enumerate(("af_heart", "am_adam", "bf_emma"))]
 
 
 @pytest.fixture(scope="module")
-def faulty(v1_model_dir, tmp_path_factory):
-    proc = ServerProcess(v1_model_dir, tmp_path_factory.mktemp("faulty") / "server.log",
-                         fault_injection="true", slow_reader_timeout_s=2).start()
+def faulty(v1_model_dir):
+    proc = AppServer(v1_model_dir, fault_injection="true", slow_reader_timeout_s=2).start()
     yield proc
     proc.stop()
-
-
-def wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_a_failing_chunk_fails_only_its_own_request(faulty):
@@ -74,7 +63,7 @@ def test_a_dead_worker_is_restarted(faulty):
     r = httpx.post(faulty.url + "/v1/audio/speech", timeout=60,
                    json={"input": "[[fault:worker]] This kills the worker.", "voice": "af_heart", "stream": False})
     assert_envelope(r, 500)
-    assert wait_for(lambda: metric(faulty, "kokoro_worker_restarts_total") == before + 1)
+    assert eventually(lambda: metric(faulty, "kokoro_worker_restarts_total") == before + 1)
     health = httpx.get(faulty.url + "/health").json()
     assert health["inference_worker_alive"] and health["inference_worker_restarts"] >= 1
     ok = httpx.post(faulty.url + "/v1/audio/speech", json=OTHERS[0], timeout=60)
@@ -93,22 +82,22 @@ def test_a_client_that_stops_reading_is_cut_off(faulty):
     try:
         sock.sendall(b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
-        assert wait_for(lambda: metric(faulty, "kokoro_active_requests") == 1, timeout=30)
+        assert eventually(lambda: metric(faulty, "kokoro_active_requests") == 1, timeout=30)
         # filling the server's socket buffer (~4 MB of audio) takes a few seconds of synthesis
-        assert wait_for(lambda: metric(faulty, "kokoro_active_requests") == 0, timeout=150)
+        assert eventually(lambda: metric(faulty, "kokoro_active_requests") == 0, timeout=150)
         assert metric(faulty, "kokoro_slow_readers_cut_total") >= 1
         assert metric(faulty, "kokoro_queued_chunks") == 0
     finally:
         sock.close()
 
 
-def test_request_deadline(v1_model_dir, tmp_path):
-    proc = ServerProcess(v1_model_dir, tmp_path / "server.log", request_timeout_s=1).start()
+def test_request_deadline(v1_model_dir):
+    proc = AppServer(v1_model_dir, request_timeout_s=1).start()
     try:
         text = " ".join(f"Sentence {i} takes the request well past its one second deadline." for i in range(60))
         r = httpx.post(proc.url + "/v1/audio/speech", json={"input": text, "voice": "af_heart", "stream": False},
                        timeout=120)
         assert assert_envelope(r, 504)["code"] == "request_timeout"
-        assert wait_for(lambda: metric(proc, "kokoro_active_requests") == 0)
+        assert eventually(lambda: metric(proc, "kokoro_active_requests") == 0)
     finally:
         proc.stop()

@@ -10,16 +10,15 @@ import time
 
 import httpx
 
-from tests.conftest import ServerProcess
-from tests.e2e.test_concurrency import TEXTS, VOICES, metric
+from tests.support.http_calls import TEXTS, VOICES, metric
+from tests.support.server import AppServer
 
 CLIENTS = 16
 
 
-def test_probes_answer_fast_while_sixteen_clients_synthesize(v1_model_dir, tmp_path):
+def test_probes_answer_fast_while_sixteen_clients_synthesize(v1_model_dir):
     # every client is admitted (admission has its own tests): the probes must answer beside 16 syntheses
-    proc = ServerProcess(v1_model_dir, tmp_path / "server.log", max_active_requests=CLIENTS,
-                         max_queue_wait_s=0, chunk_cache_mb=0).start()
+    proc = AppServer(v1_model_dir, max_active_requests=CLIENTS, max_queue_wait_s=0, chunk_cache_mb=0).start()
     latencies = {"/health": [], "/health/live": []}
     peak_active = []
     done = threading.Event()

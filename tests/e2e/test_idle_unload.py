@@ -1,11 +1,11 @@
 """IDLE_UNLOAD_S on a real server: versions unused that long are freed (/health says unloaded_idle and
 stays 200), and the next request for one builds it again and is answered."""
-import time
 
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess
+from tests.support.server import ServerProcess
+from tests.support.waiting import eventually
 
 
 @pytest.fixture(scope="module")
@@ -21,13 +21,15 @@ def states(server) -> tuple[int, dict]:
 
 
 def wait_for_state(server, version, state, timeout_s=20):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        status, seen = states(server)
-        if seen[version] == state:
-            return status
-        time.sleep(0.2)
-    pytest.fail(f"{version} never became {state}: {states(server)}")
+    last = []
+
+    def reached() -> bool:
+        last[:] = states(server)
+        return last[1][version] == state
+
+    if not eventually(reached, timeout=timeout_s, interval=0.2):
+        pytest.fail(f"{version} never became {state}: {states(server)}")
+    return last[0]
 
 
 def speak(server, model):

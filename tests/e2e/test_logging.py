@@ -3,8 +3,8 @@ import json
 
 import httpx
 
-from tests.conftest import ServerProcess
-from tests.e2e.test_failures import wait_for
+from tests.support.server import ServerProcess
+from tests.support.waiting import eventually
 
 SECRET = "The vault code is seven four one nine. Nobody may log it."
 FIELDS = {"event", "request_id", "version", "voice", "chars", "chunks", "audio_s", "ttfa_ms", "rtf", "cache_hits",
@@ -31,7 +31,7 @@ def test_json_lines_carry_the_request_fields_and_never_the_text(v1_model_dir, tm
                           json={"input": SECRET, "voice": "af_heart(1)+am_adam(1)", "stream_format": "sse"}) as s:
             streamed_id = s.headers["x-request-id"]
             s.read()
-        assert wait_for(lambda: len(speech_records(proc)) == 2, timeout=10), proc.log()
+        assert eventually(lambda: len(speech_records(proc)) == 2, timeout=10), proc.log()
         first, second = speech_records(proc)
         for record in (first, second):
             assert FIELDS <= set(record["extra"]), record["extra"]
@@ -54,7 +54,7 @@ def test_log_input_text_puts_the_text_in_the_line(v1_model_dir, tmp_path):
                        json={"input": SECRET, "voice": "af_heart", "response_format": "pcm"})
         assert r.status_code == 200
         request_id = r.headers["x-request-id"]
-        assert wait_for(lambda: "status=ok" in proc.log(), timeout=10)
+        assert eventually(lambda: "status=ok" in proc.log(), timeout=10)
         line = next(ln for ln in proc.log().splitlines() if "speech version=" in ln)
         assert f"| {request_id} |" in line and "cache_hits=" in line and "ttfa=" in line and "rtf=" in line
         assert f"input={SECRET!r}" in line

@@ -3,7 +3,7 @@ import re
 
 import httpx
 
-from tests.e2e.test_concurrency import metric
+from tests.support.http_calls import metric
 
 FAMILIES = ("kokoro_queued_chunks", "kokoro_running_requests", "kokoro_batch_size", "kokoro_batch_padding_fraction",
             "kokoro_time_to_first_audio_seconds", "kokoro_real_time_factor", "kokoro_audio_seconds",

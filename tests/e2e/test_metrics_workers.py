@@ -6,7 +6,8 @@ import time
 
 import httpx
 
-from tests.conftest import REPO_ROOT, ServerProcess
+from tests.support.paths import REPO_ROOT
+from tests.support.server import ServerProcess
 
 REQUESTS = 8
 MIRROR_PERIOD_S = 1.0

@@ -5,14 +5,13 @@ import json
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess
-from tests.e2e.test_errors import assert_envelope
+from tests.support.http_calls import assert_envelope
+from tests.support.server import AppServer
 
 
 @pytest.fixture(scope="module")
-def narrowed(v1_model_dir, tmp_path_factory):
-    proc = ServerProcess(v1_model_dir, tmp_path_factory.mktemp("logs-origin") / "server.log",
-                         cors_origins="http://good.example").start()
+def narrowed(v1_model_dir):
+    proc = AppServer(v1_model_dir, cors_origins="http://good.example").start()
     yield proc
     proc.stop()
 

@@ -1,7 +1,7 @@
 """Silence is bounded per request: pause tags cannot turn a few hundred bytes into minutes of audio."""
 import httpx
 
-from tests.e2e.test_errors import assert_envelope
+from tests.support.http_calls import assert_envelope
 
 
 def speak(server, text, **extra):

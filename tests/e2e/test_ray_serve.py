@@ -10,8 +10,9 @@ import pytest
 
 pytest.importorskip("ray.serve", reason="ray[serve] is not installed (pip install -e '.[ray]')")
 
-from tests.audio_utils import SAMPLE_RATE, decode  # noqa: E402
-from tests.conftest import REPO_ROOT, free_port  # noqa: E402
+from tests.support.audio import SAMPLE_RATE, decode  # noqa: E402
+from tests.support.paths import REPO_ROOT  # noqa: E402
+from tests.support.server import free_port  # noqa: E402
 
 # Small limits so that a dozen clients overflow them: 2 replicas x 2 ongoing + 4 queued at the gateway.
 # Ray counts a request as queued until a replica is picked, even one picked at once: simultaneous

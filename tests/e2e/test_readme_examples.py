@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.audio_utils import SAMPLE_RATE, decode
-from tests.conftest import REPO_ROOT
+from tests.support.audio import SAMPLE_RATE, decode
+from tests.support.paths import REPO_ROOT
 
 README = REPO_ROOT / "README.md"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
@@ -101,10 +101,11 @@ def test_openai_js_sdk(server, workdir):
     assert_speech((run_dir / "hello.mp3").read_bytes(), "mp3")
 
 
+@pytest.mark.browser
 def test_browser_fetch_streams(server):
     """The web-page example in Chromium, served by the server's own origin: it must fetch, append every
     part to the SourceBuffer and end the stream without an error."""
-    from tests.e2e.test_web_ui import chromium_path
+    from tests.support.browser import chromium_path
 
     path = chromium_path()
     if path is None:

@@ -3,14 +3,13 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import ServerProcess
-from tests.e2e.test_errors import assert_envelope
+from tests.support.http_calls import assert_envelope
+from tests.support.server import AppServer
 
 
 @pytest.fixture(scope="module")
-def locked(v1_model_dir, tmp_path_factory):
-    proc = ServerProcess(v1_model_dir, tmp_path_factory.mktemp("locked") / "server.log",
-                         api_keys="key-one, key-two", max_request_bytes=4096).start()
+def locked(v1_model_dir):
+    proc = AppServer(v1_model_dir, api_keys="key-one, key-two", max_request_bytes=4096).start()
     yield proc
     proc.stop()
 

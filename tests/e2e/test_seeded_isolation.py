@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess
+from tests.support.server import AppServer
 
 ROUNDS = 3
 SEEDED = [{"model": "kokoro", "voice": voice, "seed": 300 + i, "response_format": "pcm", "stream": False,
@@ -21,10 +21,10 @@ SEEDED = [{"model": "kokoro", "voice": voice, "seed": 300 + i, "response_format"
 
 
 @pytest.fixture(scope="module")
-def rebuild_server(model_dir, tmp_path_factory):
+def rebuild_server(model_dir):
     """No chunk cache (every response is synthesized), unloads allowed, v0.19 built on demand."""
-    proc = ServerProcess(model_dir, tmp_path_factory.mktemp("logs") / "isolation.log", chunk_cache_mb=0,
-                         allow_model_unload="true", max_queue_wait_s=0, max_active_requests=64).start()
+    proc = AppServer(model_dir, chunk_cache_mb=0, allow_model_unload="true", max_queue_wait_s=0,
+                     max_active_requests=64).start()
     yield proc
     proc.stop()
 

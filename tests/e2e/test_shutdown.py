@@ -7,11 +7,10 @@ import time
 import httpx
 import pytest
 
-from tests.audio_utils import decode
-from tests.conftest import ServerProcess
-from tests.e2e.test_admission import HELD_TEXT, Held
-from tests.e2e.test_errors import assert_envelope
-from tests.e2e.test_failures import wait_for
+from tests.support.audio import decode
+from tests.support.http_calls import HELD_TEXT, Held, assert_envelope
+from tests.support.server import ServerProcess
+from tests.support.waiting import eventually
 
 
 DRAINED_TEXT = " ".join(f"Sentence {i} is spoken while the server drains." for i in range(30))
@@ -38,7 +37,7 @@ def test_sigterm_refuses_new_work_and_lets_the_running_request_finish(v1_model_d
             assert list(temp.glob("tmp*/libespeak*"))
             proc.proc.send_signal(signal.SIGTERM)
             # the held request cannot finish while unread, so the drain is still on when we look
-            assert wait_for(lambda: draining(proc), timeout=5), proc.log()
+            assert eventually(lambda: draining(proc), timeout=5), proc.log()
             r = httpx.post(proc.url + "/v1/audio/speech", json={"input": "Too late.", "voice": "af_heart"}, timeout=10)
             error = assert_envelope(r, 503)
             assert error["code"] == "server_shutting_down" and int(r.headers["retry-after"]) >= 1

@@ -1,28 +1,14 @@
 """POST /v1/audio/speech through the real server, with the openai client and httpx."""
-import base64
-import json
-
 import httpx
 import numpy as np
 import pytest
 
-from tests.audio_utils import CODECS, EDGE_TOLERANCE, SAMPLE_RATE, decode
+from tests.support.audio import FORMATS, SAMPLE_RATE, check_audio
+from tests.support.http_calls import sse
 
-FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 TEXT = "The quick brown fox jumps over the lazy dog. It was a bright, cold day in April!"
 LONG_TEXT = " ".join(
     f"Sentence number {i} tells a small story about a lighthouse keeper and the sea." for i in range(40))
-
-
-def sse(server, **body) -> tuple[list[dict], bytes]:
-    """Events of an SSE speech request, and the concatenated audio of its deltas."""
-    with httpx.stream("POST", server.url + "/v1/audio/speech", json={**body, "stream_format": "sse"},
-                      timeout=120) as r:
-        assert r.status_code == 200, r.read()
-        assert r.headers["content-type"].startswith("text/event-stream")
-        events = [json.loads(line[len("data: "):]) for line in r.iter_lines() if line.startswith("data: ")]
-    audio = b"".join(base64.b64decode(e["audio"]) for e in events if e["type"] == "speech.audio.delta")
-    return events, audio
 
 
 @pytest.fixture(scope="module")
@@ -31,16 +17,6 @@ def reference(server):
     events, audio = sse(server, input=TEXT, voice="af_heart", response_format="pcm", seed=7)
     frames = events[-1]["usage"]["output_tokens"]
     return {"frames": frames, "seconds": frames * 600 / SAMPLE_RATE, "pcm": audio}
-
-
-def check_audio(data: bytes, fmt: str, seconds: float):
-    decoded = decode(data, fmt)
-    assert decoded.codec in CODECS.get(fmt, {"pcm_s16le"}), decoded.codec
-    assert decoded.channels == 1
-    assert decoded.sample_rate == SAMPLE_RATE
-    assert abs(decoded.duration - seconds) <= EDGE_TOLERANCE[fmt] + 1e-9, (fmt, decoded.duration, seconds)
-    assert np.abs(decoded.samples).max() > 0.001, "silence"
-    return decoded
 
 
 def test_sse_events_and_usage(server, reference):

@@ -6,19 +6,15 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.audio_utils import SAMPLE_RATE, decode
-from tests.conftest import ServerProcess
+from tests.support import http_calls
+from tests.support.audio import SAMPLE_RATE, decode
+from tests.support.http_calls import assert_envelope, captioned, pcm
+from tests.support.server import AppServer
 
 
 def speech(server, **body) -> httpx.Response:
-    body = {"voice": "af_heart", "response_format": "pcm", "stream": False, "seed": 3, **body}
-    return httpx.post(server.url + "/v1/audio/speech", json=body, timeout=120)
-
-
-def pcm(server, **body) -> np.ndarray:
-    r = speech(server, **body)
-    assert r.status_code == 200, r.text
-    return np.frombuffer(r.content, "<i2")
+    return http_calls.speech(server, **{"voice": "af_heart", "response_format": "pcm", "stream": False, "seed": 3,
+                                        **body})
 
 
 def longest_zero_run(samples: np.ndarray) -> int:
@@ -27,28 +23,12 @@ def longest_zero_run(samples: np.ndarray) -> int:
     return int((edges[1::2] - edges[::2]).max()) if len(edges) else 0
 
 
-def envelope(r: httpx.Response, status: int, param=None) -> dict:
-    assert r.status_code == status, (r.status_code, r.text)
-    error = r.json()["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    if param:
-        assert error["param"] == param, error
-    return error
-
-
-def captioned(server, **body) -> dict:
-    body = {"voice": "af_heart", "response_format": "wav", "stream": False, "seed": 5, **body}
-    r = httpx.post(server.url + "/dev/captioned_speech", json=body, timeout=120)
-    assert r.status_code == 200, r.text
-    return r.json()
-
-
 def test_pause_tag_inserts_exact_silence(server):
     audio = pcm(server, input="Hello there. [pause:1.5s] And now, more words.")
     assert 36_000 <= longest_zero_run(audio) <= 36_004
     capped = pcm(server, input="One. [pause:100s] Two.")          # MAX_PAUSE_S: 10 s
     assert 240_000 <= longest_zero_run(capped) <= 240_004
-    envelope(speech(server, input="One. [pause:-1s] Two."), 400, "input")
+    assert_envelope(speech(server, input="One. [pause:-1s] Two."), 400, "input")
 
 
 def test_voice_and_rate_tags_equal_the_plain_request(server):
@@ -66,14 +46,14 @@ def test_voice_and_rate_tags_equal_the_plain_request(server):
 
 def test_voice_tags_need_permission(server):
     # not asked for: a tag is refused, never silently dropped or spoken as text
-    envelope(speech(server, input="[voice:af_bella] Hello."), 400, "input")
-    envelope(speech(server, input="[voice:nobody] Hello.", allow_voice_tags=True), 400, "voice")
+    assert_envelope(speech(server, input="[voice:af_bella] Hello."), 400, "input")
+    assert_envelope(speech(server, input="[voice:nobody] Hello.", allow_voice_tags=True), 400, "voice")
 
 
-def test_server_can_forbid_voice_tags(model_dir, tmp_path):
-    proc = ServerProcess(model_dir, tmp_path / "server.log", allow_voice_tags="false").start()
+def test_server_can_forbid_voice_tags(model_dir):
+    proc = AppServer(model_dir, allow_voice_tags="false").start()
     try:
-        envelope(speech(proc, input="[voice:af_bella] Hello.", allow_voice_tags=True), 403, "allow_voice_tags")
+        assert_envelope(speech(proc, input="[voice:af_bella] Hello.", allow_voice_tags=True), 403, "allow_voice_tags")
         assert speech(proc, input="Hello [pause:0.2s] there.").status_code == 200   # pauses stay allowed
     finally:
         proc.stop()
@@ -87,8 +67,8 @@ def test_voice_aliases(server):
     assert np.array_equal(tagged, expected)
     hero = pcm(server, input="Hello there, friend.", voice="hero", voice_aliases=aliases)
     assert np.array_equal(hero, pcm(server, input="Hello there, friend.", voice="am_adam(1)+af_sky(1)"))
-    envelope(speech(server, input="Hi.", voice_aliases={"bad name!": "af_bella"}), 400)
-    envelope(speech(server, input="Hi.", voice="x", voice_aliases={"x": "nobody"}), 400, "voice")
+    assert_envelope(speech(server, input="Hi.", voice_aliases={"bad name!": "af_bella"}), 400)
+    assert_envelope(speech(server, input="Hi.", voice="x", voice_aliases={"x": "nobody"}), 400, "voice")
 
 
 def test_ssml(server):
@@ -100,7 +80,7 @@ def test_ssml(server):
     broken = pcm(server, input='<speak>One. <break time="1s"/> Two.</speak>', ssml=True)
     assert 24_000 <= longest_zero_run(broken) <= 24_004
     for bad in ("<speak>unclosed", '<!DOCTYPE x [<!ENTITY a "b">]><speak>&a;</speak>', "<speak><blink>x</blink></speak>"):
-        envelope(speech(server, input=bad, ssml=True), 400, "input")
+        assert_envelope(speech(server, input=bad, ssml=True), 400, "input")
 
 
 def test_captions_line_up_with_the_audio_and_the_original_text(server):
@@ -153,7 +133,7 @@ def test_custom_pronunciation_and_phoneme_endpoints(server):
         fast = httpx.post(server.url + "/dev/generate_from_phonemes", timeout=120, json={
             "phonemes": phonemes + " " + phonemes, "speed": 2.0, "response_format": fmt, "seed": 1})
         assert decode(slow.content, fmt).duration > decode(fast.content, fmt).duration * 2
-    envelope(httpx.post(server.url + "/dev/generate_from_phonemes", json={"phonemes": "123 ###"}, timeout=60), 400)
+    assert_envelope(httpx.post(server.url + "/dev/generate_from_phonemes", json={"phonemes": "123 ###"}, timeout=60), 400)
 
 
 def test_phonemize_normalizes_english_for_both_versions(server):
@@ -208,7 +188,7 @@ def _cache_hits(server) -> float:
 
 
 def test_no_speakable_text_and_other_languages(server):
-    envelope(speech(server, input="[pause:1s]"), 400, "input")
+    assert_envelope(speech(server, input="[pause:1s]"), 400, "input")
     for lang, text in (("f", "Bonjour tout le monde."), ("e", "Hola a todos."), ("i", "Ciao a tutti."),
                        ("p", "Olá a todos."), ("h", "नमस्ते दुनिया"), ("z", "你好，世界。")):
         assert len(pcm(server, input=text, lang_code=lang)) > 0, lang

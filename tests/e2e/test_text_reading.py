@@ -7,8 +7,8 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import ServerProcess
-from tests.e2e.test_text_features import captioned, envelope, pcm
+from tests.support.http_calls import assert_envelope, captioned, pcm
+from tests.support.server import AppServer, ServerProcess
 
 
 def phonemize(server, **body) -> dict:
@@ -58,9 +58,9 @@ def test_request_pronunciations_for_both_versions(server):
         assert not np.array_equal(given, speak("Say Kokoro's name, KOKORO."))
         respelled = speak("Meet Ann today.", pronunciations={"ann": "Banana"})
         assert np.array_equal(respelled, speak("Meet Banana today."))
-        error = envelope(speak_raw(server, model, voice, "Say Kokoro.", {"Kokoro": "/kˈO☃/"}), 400, "pronunciations")
+        error = assert_envelope(speak_raw(server, model, voice, "Say Kokoro.", {"Kokoro": "/kˈO☃/"}), 400, "pronunciations")
         assert "Kokoro" in error["message"] and "☃" in error["message"]
-    envelope(speak_raw(server, "kokoro", "af_heart", "Hi.", {"-bad": "x"}), 400, "pronunciations")
+    assert_envelope(speak_raw(server, "kokoro", "af_heart", "Hi.", {"-bad": "x"}), 400, "pronunciations")
 
 
 def speak_raw(server, model, voice, text, pronunciations) -> httpx.Response:
@@ -72,7 +72,7 @@ def speak_raw(server, model, voice, text, pronunciations) -> httpx.Response:
 def test_server_pronunciations_file(model_dir, tmp_path):
     path = tmp_path / "pronunciations.json"
     path.write_text(json.dumps({"Kokoro": "/bˈæn/", "Ann": "Banana"}), encoding="utf-8")
-    proc = ServerProcess(model_dir, tmp_path / "server.log", pronunciations_file=str(path)).start()
+    proc = AppServer(model_dir, pronunciations_file=str(path)).start()
     try:
         assert np.array_equal(pcm(proc, input="Kokoro and Ann."), pcm(proc, input="[Kokoro](/bˈæn/) and Banana."))
         overridden = pcm(proc, input="Kokoro and Ann.", pronunciations={"ann": "Anne"})

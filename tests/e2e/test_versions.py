@@ -5,17 +5,11 @@ import time
 import httpx
 import pytest
 
-from tests.audio_utils import SAMPLE_RATE
-from tests.conftest import ServerProcess
-from tests.e2e.test_concurrency import metric
-from tests.e2e.test_errors import assert_envelope
-from tests.e2e.test_speech import FORMATS, check_audio, sse
+from tests.support.audio import FORMATS, SAMPLE_RATE, check_audio
+from tests.support.http_calls import assert_envelope, metric, speech, sse
+from tests.support.server import AppServer
 
 TEXT = "Dr. Smith paid $5.50 for 2 tickets at 3:05 in 1984. It was worth it!"
-
-
-def speech(server, **body):
-    return httpx.post(server.url + "/v1/audio/speech", json=body, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +90,8 @@ def test_v0_19_language_is_english_only(server):
                     "lang_code")
 
 
-def test_lazy_build_once_and_unload(model_dir, tmp_path):
-    proc = ServerProcess(model_dir, tmp_path / "server.log", allow_model_unload="true").start()
+def test_lazy_build_once_and_unload(model_dir):
+    proc = AppServer(model_dir, allow_model_unload="true").start()
     try:
         card = httpx.get(proc.url + "/v1/models/kokoro-v0_19").json()
         assert card["state"] == "not_loaded"
@@ -135,8 +129,8 @@ def test_lazy_build_once_and_unload(model_dir, tmp_path):
         proc.stop()
 
 
-def test_missing_version_answers_503_while_the_other_serves(v1_model_dir, tmp_path):
-    proc = ServerProcess(v1_model_dir, tmp_path / "server.log", preload_versions="v0_19").start()
+def test_missing_version_answers_503_while_the_other_serves(v1_model_dir):
+    proc = AppServer(v1_model_dir, preload_versions="v0_19").start()
     try:
         r = speech(proc, model="kokoro-v0_19", input="Hello.", voice="af")
         error = assert_envelope(r, 503)

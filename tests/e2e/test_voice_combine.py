@@ -6,8 +6,8 @@ import httpx
 import pytest
 import torch
 
-from tests.conftest import ServerProcess
-from tests.e2e.test_errors import assert_envelope
+from tests.support.http_calls import assert_envelope
+from tests.support.server import AppServer
 
 COMBINE = "/v1/audio/voices/combine"
 
@@ -54,8 +54,8 @@ def saving_server(v1_model_dir, tmp_path_factory):
             shutil.copytree(item, root / "v1_0" / "voices")
         else:
             (root / "v1_0" / item.name).symlink_to(item)
-    proc = ServerProcess(root, tmp_path_factory.mktemp("logs-save") / "server.log", allow_voice_save="true",
-                         normalize_voice_weights="false").start()
+    proc = AppServer(root, allow_voice_save="true",
+                     normalize_voice_weights="false").start()
     proc.model_dir = root
     yield proc
     proc.stop()

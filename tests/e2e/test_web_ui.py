@@ -6,33 +6,31 @@ the desktop and phone layouts land in test-output/ (gitignored).
 """
 import base64
 import json
-import os
-import shutil
 import time
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.audio_utils import EDGE_TOLERANCE, SAMPLE_RATE, decode
-from tests.conftest import REPO_ROOT, ServerProcess
+from tests.support.audio import EDGE_TOLERANCE, SAMPLE_RATE, decode
+from tests.support.browser import chromium_path
+from tests.support.paths import REPO_ROOT
+from tests.support.server import AppServer
 
 OUTPUT = REPO_ROOT / "test-output"
 # Several sentences, so the server sends more than one chunk and playback can start before the end.
 TEXT = "The quick brown fox jumps. It lands softly on the grass. Then it runs away into the woods. Birds sing."
 
 
-def chromium_path():
-    given = os.environ.get("CHROMIUM_PATH")
-    if given:
-        return given
-    return next((p for p in map(shutil.which, ("chromium", "chromium-browser")) if p), None)
-
-
 # A mark, not a skip inside a fixture: the skip must come before the session's server is started.
-needs_chromium = pytest.mark.skipif(
+_skip_without_chromium = pytest.mark.skipif(
     chromium_path() is None,
     reason="chromium is not installed (apt-get install chromium; scripts/install.sh --test does it)")
+
+
+def needs_chromium(test):
+    """Marks ``test`` browser, and skips it where chromium is absent."""
+    return pytest.mark.browser(_skip_without_chromium(test))
 
 
 @pytest.fixture(scope="module")
@@ -414,9 +412,8 @@ def test_no_key_field_when_the_server_needs_none(page, server):
 
 
 @pytest.fixture(scope="module")
-def locked(v1_model_dir, tmp_path_factory):
-    proc = ServerProcess(v1_model_dir, tmp_path_factory.mktemp("web-locked") / "server.log",
-                         api_keys="web-key").start()
+def locked(v1_model_dir):
+    proc = AppServer(v1_model_dir, api_keys="web-key").start()
     yield proc
     proc.stop()
 

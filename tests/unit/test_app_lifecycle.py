@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from api.src.core.config import Settings
 from api.src.main import create_app
-from tests.conftest import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 
 def janitors() -> list[threading.Thread]:

@@ -4,7 +4,7 @@ import asyncio
 
 from api.src.core.config import Settings
 from api.src.inference.model_manager import ModelManager, VersionState
-from tests.unit.test_model_manager import make_files
+from tests.support.models import make_files
 
 
 class FakeBackend:

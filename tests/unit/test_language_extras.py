@@ -7,7 +7,7 @@ import pytest
 from api.src.builds.v1_0.g2p import OPTIONAL_LANGUAGES, make_g2p, require_language
 from api.src.http.errors import HTTP_ERRORS
 from api.src.core.exceptions import InvalidRequest
-from tests.conftest import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 
 def importer_without(*missing):

@@ -7,7 +7,7 @@ import pytest
 from api.src.inference import memory
 from api.src.builds.base import SAMPLES_PER_FRAME
 from api.src.inference.backend import ChunkOutput
-from tests.unit.test_scheduler import SeededByGlobalRng
+from tests.support.backends import SeededByGlobalRng
 from api.src.inference.memory import GpuMemoryGuard, MemorySnapshot
 from api.src.inference.scheduler import InferenceScheduler
 

@@ -10,13 +10,7 @@ from api.src.core.config import Settings
 from api.src.http.errors import http_error
 from api.src.core.exceptions import InvalidRequest, ServiceUnavailable
 from api.src.inference.model_manager import ModelManager, VersionState
-
-
-def make_files(root):
-    folder = root / "v1_0"
-    (folder / "voices").mkdir(parents=True)
-    for name in ("config.json", "kokoro-v1_0.pth", "voices/af_heart.pt"):
-        (folder / name).write_bytes(b"x")
+from tests.support.models import make_files
 
 
 def test_model_ids_select_the_default_version(tmp_path):

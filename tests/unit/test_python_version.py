@@ -7,7 +7,7 @@ import tomllib
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 # APIs and run-time syntax newer than 3.9, as seen in an AST: modules, `module.attribute`, names.
 NEWER = {

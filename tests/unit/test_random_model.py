@@ -9,7 +9,7 @@ from api.src.builds.base import SAMPLES_PER_FRAME
 from api.src.builds.v1_0 import SPEC
 from api.src.inference.weights import PARTS, adain_norm_keys, load_kmodel, new_kmodel
 from api.src.tools import random_model as rm
-from tests.shared_data import SHARED, requires_shared
+from tests.support.references import SHARED, requires_shared
 
 REAL_CONFIG = SHARED / "models" / "v1_0" / "config.json"
 

@@ -11,15 +11,8 @@ from api.src.core.exceptions import Overloaded
 from api.src.inference.backend import ChunkOutput
 from api.src.inference.faulty_backend import InjectedWorkerCrash
 from api.src.inference.scheduler import InferenceScheduler, StreamClosed, chunk_seed
+from tests.support.backends import SeededByGlobalRng
 from tests.support.reference import reference_chunk
-
-
-class SeededByGlobalRng:
-    """Test backends implement ``infer``; the worker's one-chunk path calls ``infer_seeded``."""
-
-    def infer_seeded(self, input_ids, ref_s, speed, seed):
-        torch.manual_seed(seed)
-        return self.infer(input_ids, ref_s, speed)
 
 
 class RecordingBackend(SeededByGlobalRng):

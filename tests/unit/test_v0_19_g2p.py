@@ -82,8 +82,9 @@ def test_token_ids_and_words():
                                                                   54, 46, 5]
 
 
+@pytest.mark.real_weights
 def test_config_conversion_of_the_real_config():
-    from tests.shared_data import SHARED
+    from tests.support.references import SHARED
     path = SHARED / "models" / "v0_19" / "config.json"
     if not path.is_file():
         pytest.skip("../shared is absent")

@@ -15,8 +15,8 @@ from api.src.inference.backend import KokoroBackend
 from api.src.inference.voices import VoiceLibrary
 from api.src.inference.weights import PARTS, WeightsError, adain_norm_keys, load_kmodel, new_kmodel
 from api.src.tools import random_model as rm
-from tests.model_checks import assert_same_weights_and_output
-from tests.shared_data import SHARED, requires_shared
+from tests.support.model_checks import assert_same_weights_and_output
+from tests.support.references import SHARED, requires_shared
 
 V0_19 = VERSIONS["v0_19"]
 V1_0 = VERSIONS["v1_0"]

@@ -2,7 +2,7 @@
 import json
 
 from api.src.builds.v0_19.vocab import SYMBOLS, VOCAB
-from tests.shared_data import SHARED, requires_shared
+from tests.support.references import SHARED, requires_shared
 
 
 def test_table_shape():

@@ -6,7 +6,7 @@ import pytest
 from api.src.core.config import Settings
 from api.src.core.exceptions import ServiceUnavailable
 from api.src.inference.model_manager import ModelManager, VersionState
-from tests.unit.test_model_manager import make_files
+from tests.support.models import make_files
 
 
 class Backend:

@@ -7,7 +7,7 @@ import torch
 
 from api.src.builds.v1_0 import SPEC
 from api.src.inference.weights import PARTS, WeightsError, adain_norm_keys, load_kmodel
-from tests.model_checks import assert_same_weights_and_output
+from tests.support.model_checks import assert_same_weights_and_output
 from api.src.tools.random_model import build_config, build_random_kmodel, write_random_model
 
 SEED = 3

@@ -51,3 +51,17 @@ def _opus_input_rate(data: bytes):
     if at < 0:
         return None
     return int.from_bytes(data[at + 12:at + 16], "little")
+
+
+FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
+
+
+def check_audio(data: bytes, fmt: str, seconds: float) -> Decoded:
+    """``data`` decodes as mono ``fmt`` at 24 kHz, ``seconds`` long (within the codec's edge), and not silent."""
+    decoded = decode(data, fmt)
+    assert decoded.codec in CODECS.get(fmt, {"pcm_s16le"}), decoded.codec
+    assert decoded.channels == 1
+    assert decoded.sample_rate == SAMPLE_RATE
+    assert abs(decoded.duration - seconds) <= EDGE_TOLERANCE[fmt] + 1e-9, (fmt, decoded.duration, seconds)
+    assert np.abs(decoded.samples).max() > 0.001, "silence"
+    return decoded
