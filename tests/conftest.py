@@ -44,7 +44,7 @@ def model_dir(v1_model_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def server(model_dir, tmp_path_factory):
     """The shared server: v1.0 by default, v0.19 preloaded beside it."""
-    # 16-client tests run against it: above the default MAX_INFLIGHT_PER_WORKER of 10 (tested on its own)
+    # 16-client tests run against it: above the default MAX_ACTIVE_REQUESTS of 10 (tested on its own)
     proc = ServerProcess(model_dir, tmp_path_factory.mktemp("logs") / "server.log", preload_versions="v0_19",
                          max_active_requests=64).start()
     yield proc
