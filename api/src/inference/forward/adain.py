@@ -9,7 +9,7 @@ from torch import nn
 from .masks import valid_mask, zero_padding
 
 if TYPE_CHECKING:  # importing kokoro is slow-ish
-    from kokoro.istftnet import AdaIN1d, AdaINResBlock1, AdainResBlk1d
+    from kokoro.istftnet import AdaIN1d, AdainResBlk1d, AdaINResBlock1
 
 
 def instance_norm(norm: nn.InstanceNorm1d, x: torch.Tensor, valid: Optional[torch.Tensor]) -> torch.Tensor:

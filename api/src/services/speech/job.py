@@ -14,7 +14,7 @@ from typing import AsyncIterator, Optional
 
 import numpy as np
 
-from ...builds.base import SAMPLES_PER_FRAME, SAMPLE_RATE
+from ...builds.base import SAMPLE_RATE, SAMPLES_PER_FRAME
 from ...core.exceptions import RequestTimeout
 from ...inference.backend import ChunkOutput, KokoroBackend
 from ...inference.engine import Synthesis
@@ -112,7 +112,7 @@ class SpeechJob:
                     self.first_audio_at = time.perf_counter()
                 self._samples += len(piece.pcm)
                 yield piece
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise RequestTimeout(f"the request ran past its {self.timeout_s:g} s deadline (REQUEST_TIMEOUT_S)",
                                  code="request_timeout") from exc
         finally:
