@@ -65,7 +65,7 @@ class InferenceWorker:
         results = self._infer_many(jobs)
         elapsed = time.perf_counter() - began
         tokens = frames = 0
-        for job, result in zip(jobs, results):
+        for job, result in zip(jobs, results, strict=True):
             if isinstance(result, ChunkOutput):
                 # audio whose request left during the forward is never delivered: dropped, not done
                 if job.stream.closed:
@@ -78,7 +78,7 @@ class InferenceWorker:
                 self.stats.chunks_failed += 1
         self._record(jobs, elapsed, tokens, frames)
         self._queue.mark_done(jobs)
-        for job, result in zip(jobs, results):
+        for job, result in zip(jobs, results, strict=True):
             job.stream.deliver_threadsafe(job.index, result)
 
     def _record(self, jobs: list[ChunkJob], elapsed: float, tokens: int, frames: int) -> None:
