@@ -41,6 +41,7 @@ class ChannelsLastResblocks:
 
 
 def _conv(conv: nn.Conv1d, weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    assert not isinstance(conv.padding, str), "kokoro's convs pad by a number of frames, not 'same'/'valid'"
     (s,), (p,), (d,) = conv.stride, conv.padding, conv.dilation
     return F.conv2d(x, weight, conv.bias, stride=(1, s), padding=(0, p), dilation=(1, d))
 
