@@ -14,7 +14,7 @@ leaves. Its fields are its own and change on the event loop only; what lives und
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import AsyncIterator, Optional, Protocol, Union
+from typing import AsyncGenerator, Optional, Protocol, Union
 
 import torch
 
@@ -138,7 +138,7 @@ class SynthesisStream:
         except RuntimeError:  # the loop is gone: the server is shutting down
             pass
 
-    async def results(self, deadline: Optional[float] = None) -> AsyncIterator[ChunkOutput]:
+    async def results(self, deadline: Optional[float] = None) -> AsyncGenerator[ChunkOutput, None]:
         """Each chunk's output in submission order; raises the first chunk error.
 
         ``deadline`` (event-loop time) bounds the whole iteration: past it, TimeoutError.
