@@ -2,8 +2,8 @@
 
 Every layer below the HTTP layer raises these. Each carries the OpenAI error fields a client needs
 (``message``, ``param``, ``code``); ``http.errors`` maps each class to its HTTP status and headers in
-one table (and each status to its OpenAI error type). A message that echoes what the client sent goes through ``quote``, so an
-error never repeats more than a short prefix of attacker-sized input.
+one table (and each status to its OpenAI error type). A message that echoes what the client sent goes
+through ``quote``, so an error never repeats more than a short prefix of attacker-sized input.
 """
 from typing import Optional
 

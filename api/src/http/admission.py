@@ -53,10 +53,10 @@ class AdmissionMiddleware:
         retry = [(b"retry-after", str(adm.retry_after_s).encode())]
         if adm.draining:
             if path == "/health":
-                body = json.dumps({"status": "draining", "reason": "the server is shutting down"}).encode()
+                draining = json.dumps({"status": "draining", "reason": "the server is shutting down"}).encode()
                 await send({"type": "http.response.start", "status": 503,
                             "headers": [(b"content-type", b"application/json"), *retry]})
-                return await send({"type": "http.response.body", "body": body})
+                return await send({"type": "http.response.body", "body": draining})
             if not self._is_probe(path) and scope["method"] != "OPTIONS":
                 adm.refused_draining += 1
                 return await send_error(send, 503, "the server is shutting down; retry on another instance",
@@ -74,6 +74,7 @@ class AdmissionMiddleware:
             return
         receive = replay(body, receive)
         task = asyncio.current_task()
+        assert task is not None   # an ASGI call always runs in a task
         adm.inflight += 1
         adm.tasks.add(task)
         started = False

@@ -49,7 +49,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException):
         # the framework's own: an unknown path (404), a wrong method (405)
-        return APIError(str(exc.detail), status_code=exc.status_code, headers=exc.headers).response()
+        headers = dict(exc.headers) if exc.headers else None
+        return APIError(str(exc.detail), status_code=exc.status_code, headers=headers).response()
 
     @app.exception_handler(Exception)
     async def _unhandled(_: Request, exc: Exception):

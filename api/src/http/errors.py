@@ -12,8 +12,17 @@ from typing import Callable, Optional
 
 from fastapi.responses import JSONResponse
 
-from ..core.exceptions import (Conflict, DomainError, Forbidden, InvalidRequest, NotFound, Overloaded, RequestTimeout,
-                               ServiceUnavailable, UnsupportedMediaType)
+from ..core.exceptions import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    Overloaded,
+    RequestTimeout,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+)
 
 MAX_MESSAGE = 2000   # a backstop: long enough for every voice name in a "not found" message
 

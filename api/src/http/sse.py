@@ -2,7 +2,7 @@
 ``error`` event in the OpenAI envelope when synthesis fails mid-stream."""
 import base64
 import json
-from typing import AsyncIterator
+from typing import AsyncGenerator
 
 from loguru import logger
 
@@ -16,7 +16,7 @@ def _event(payload: dict) -> bytes:
     return f"data: {json.dumps(payload, separators=(',', ':'))}\n\n".encode()
 
 
-async def sse_events(job: SpeechJob, fmt: str) -> AsyncIterator[bytes]:
+async def sse_events(job: SpeechJob, fmt: str) -> AsyncGenerator[bytes, None]:
     """``speech.audio.delta`` events with base64 audio, then ``speech.audio.done`` with usage.
 
     A failure after the first event is reported as an ``error`` event, so the client never mistakes a

@@ -14,7 +14,7 @@ any other kind (a pause) passes through in its place; a chunk whose phonemes map
 """
 import asyncio
 from dataclasses import dataclass
-from typing import AsyncIterator, Generic, Hashable, Iterator, Optional, Protocol, TypeVar, runtime_checkable
+from typing import AsyncGenerator, Generic, Hashable, Iterator, Optional, Protocol, TypeVar, runtime_checkable
 
 import anyio
 from loguru import logger
@@ -85,7 +85,18 @@ class Synthesis(Generic[T]):
     @property
     def seed(self) -> int:
         """The request's seed: the one it asked for, else one the scheduler drew (after ``start``)."""
-        return self._stream.seed if self._stream is not None else self._requested_seed
+        if self._stream is not None:
+            return self._stream.seed
+        if self._requested_seed is None:
+            raise RuntimeError("an unseeded synthesis has no seed before start(): the scheduler draws it")
+        return self._requested_seed
+
+    @property
+    def _started(self) -> SynthesisStream:
+        """The scheduler stream ``start`` opened; RuntimeError before that."""
+        if self._stream is None:
+            raise RuntimeError("Synthesis.start() has not run: there is no stream yet")
+        return self._stream
 
     @property
     def seeded(self) -> bool:
@@ -139,7 +150,7 @@ class Synthesis(Generic[T]):
                     key = self._cache.key(self.backend.version, item.phonemes, item.pack, item.speed, seed)
                     cached = self._cache.get(key)
                 if cached is None:
-                    await self._stream.submit(ids, self.backend.style(item.pack, len(ids)), item.speed,
+                    await self._started.submit(ids, self.backend.style(item.pack, len(ids)), item.speed,
                                               seed_index=index)
                 else:
                     self.cache_hits += 1
@@ -147,20 +158,20 @@ class Synthesis(Generic[T]):
                 self.tokens += len(ids)
                 self.chunk_count += 1
                 index += 1
-            self._stream.end_input()
+            self._started.end_input()
         except StreamClosed:
             pass
         except Exception as exc:
             logger.opt(exception=exc).error("text processing failed")
-            self._stream.fail(exc)
+            self._started.fail(exc)
         finally:
             self._order.put_nowait(None)
 
-    async def chunks(self, deadline: Optional[float] = None) -> AsyncIterator[ChunkAudio[T]]:
+    async def chunks(self, deadline: Optional[float] = None) -> AsyncGenerator[ChunkAudio[T], None]:
         """Each plan item's ``ChunkAudio`` in plan order; raises the error that failed the request, or
         TimeoutError past ``deadline`` (event-loop time). Call after ``start``, once."""
         loop = asyncio.get_running_loop()
-        results = self._stream.results(deadline)
+        results = self._started.results(deadline)
         try:
             while True:
                 if deadline is None:

@@ -64,7 +64,7 @@ class ModelLease:
         return self.backend
 
     def release(self) -> None:
-        if self._held and not self._released:
+        if self._manager is not None and self._held and not self._released:   # only a manager's lease is held
             self._manager._let_go(self.version)
         self._released = True
 

@@ -10,7 +10,7 @@ Streamed: a failure mid-body propagates, which aborts the connection, so a trunc
 finished. Whole (``stream: false``): the body is gathered and passed to ``whole`` (default: the bytes
 joined into one ``Response``); a domain error raised before the end becomes its error envelope.
 """
-from typing import Any, AsyncIterator, Callable, Optional
+from typing import Any, AsyncGenerator, Callable, Optional
 
 from fastapi.responses import Response, StreamingResponse
 
@@ -33,7 +33,7 @@ def audio_headers(job: SpeechJob, fmt: Optional[str] = None) -> dict[str, str]:
     return headers
 
 
-async def _closing(job: SpeechJob, body: AsyncIterator[Any], on_end: OnEnd) -> AsyncIterator[Any]:
+async def _closing(job: SpeechJob, body: AsyncGenerator[Any, None], on_end: OnEnd) -> AsyncGenerator[Any, None]:
     status = "ok"
     try:
         async for item in body:
@@ -52,14 +52,18 @@ class _ClosingStreamingResponse(StreamingResponse):
     reading and then leaves cancels the send while the body waits at a ``yield``, which Starlette never
     resumes (so the body's cleanup would wait for the garbage collector)."""
 
+    def __init__(self, body: AsyncGenerator[Any, None], **kwargs: Any):
+        super().__init__(body, **kwargs)
+        self._body = body   # the body_iterator itself, kept with the type that can be closed
+
     async def __call__(self, scope, receive, send):
         try:
             await super().__call__(scope, receive, send)
         finally:
-            await self.body_iterator.aclose()
+            await self._body.aclose()
 
 
-async def audio_response(job: SpeechJob, body: AsyncIterator[Any], *, media_type: str, headers: dict[str, str],
+async def audio_response(job: SpeechJob, body: AsyncGenerator[Any, None], *, media_type: str, headers: dict[str, str],
                          stream: bool, on_end: OnEnd = _ignore,
                          whole: Optional[Callable[[list], Response]] = None) -> Response:
     """The response for ``job``: ``body`` streamed as it is made, or gathered and rendered by ``whole``."""

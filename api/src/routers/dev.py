@@ -1,7 +1,7 @@
 """Developer endpoints: what the text pipeline makes of a text, speech from phonemes, and captions."""
 import base64
 import json
-from typing import AsyncIterator, Optional
+from typing import AsyncGenerator, Optional
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -87,7 +87,7 @@ async def captioned_speech(request: SpeechRequest, service: SpeechServiceDep):
                                 stream=False, whole=whole)
 
 
-async def _ndjson(pieces: AsyncIterator[tuple]) -> AsyncIterator[bytes]:
+async def _ndjson(pieces: AsyncGenerator[tuple, None]) -> AsyncGenerator[bytes, None]:
     """One JSON line per piece of audio with its words; a failure mid-way is a last ``{"error": ...}`` line."""
     try:
         async for data, timings in pieces:

@@ -31,5 +31,5 @@ async def download(name: str, store: DownloadStoreDep):
             while data := file.read(_READ_SIZE):
                 yield data
 
-    return StreamingResponse(chunks(), media_type=store.media_type(name),
-                             headers={"Content-Length": str(size), "Content-Disposition": f'attachment; filename="{name}"'})
+    headers = {"Content-Length": str(size), "Content-Disposition": f'attachment; filename="{name}"'}
+    return StreamingResponse(chunks(), media_type=store.media_type(name), headers=headers)

@@ -12,12 +12,13 @@ router = APIRouter(tags=["Health"])
 async def health(manager: ManagerDep, scheduler: SchedulerDep):
     # A version freed for idleness is ready too: the next request builds it again.
     ready = manager.state(manager.default_version) in (VersionState.READY, VersionState.IDLE) and scheduler.alive
+    versions = manager.status()
     body = {"status": "ok" if ready else "unavailable", "default_version": manager.default_version,
-            "device": manager.device, "engine": manager.engine.name, "versions": manager.status(),
+            "device": manager.device, "engine": manager.engine.name, "versions": versions,
             "inference_worker_alive": scheduler.alive, "inference_worker_restarts": scheduler.stats.worker_restarts}
     if not ready:
         reasons = [f"{v}: {s['state']}" + (f" ({s['error']})" if "error" in s else "")
-                   for v, s in body["versions"].items() if v == manager.default_version]
+                   for v, s in versions.items() if v == manager.default_version]
         if not scheduler.alive:
             reasons.append("inference worker is not running")
         body["reason"] = "; ".join(reasons)

@@ -61,7 +61,8 @@ class VoiceCombiner:
         self.manager = manager
         self.allow_save = allow_save
 
-    def _check_name(self, request: CombineRequest) -> None:
+    def _check_name(self, request: CombineRequest) -> Optional[str]:
+        """Refuse a bad name or a save that is not allowed; returns the name to save under (None: no save)."""
         if request.save and not self.allow_save:
             raise Forbidden("saving voices is disabled on this server (ALLOW_VOICE_SAVE=false)", param="save",
                             code="voice_save_disabled")
@@ -70,21 +71,22 @@ class VoiceCombiner:
                                  param="name", code="invalid_voice_name")
         if request.save and request.name is None:
             raise InvalidRequest("saving a voice needs a name", param="name", code="invalid_voice_name")
+        return request.name if request.save else None
 
     async def combine(self, request: CombineRequest) -> CombinedVoice:
-        self._check_name(request)
+        save_as = self._check_name(request)
         spec = mix_spec(request.voices)
         version = self.manager.version_for(request.model) if request.model else self.manager.default_version
         backend = await self.manager.get(version)
         canonical, pack = await anyio.to_thread.run_sync(backend.voices.resolve, spec)
-        if request.save:
+        if save_as is not None:
             try:   # the first letter of a voice picks its language: a name without one could never speak
-                backend.spec.normalize_lang(request.name[:1])
+                backend.spec.normalize_lang(save_as[:1])
             except InvalidRequest as exc:
-                raise InvalidRequest(f"a voice's first letter picks its language, and {request.name[:1]!r} is "
+                raise InvalidRequest(f"a voice's first letter picks its language, and {save_as[:1]!r} is "
                                      f"none: {exc.message}", param="name", code="invalid_voice_name") from exc
-            await anyio.to_thread.run_sync(partial(backend.voices.save, request.name, pack,
+            await anyio.to_thread.run_sync(partial(backend.voices.save, save_as, pack,
                                                    overwrite=request.overwrite))
         data = await anyio.to_thread.run_sync(_pack_bytes, pack)
-        return CombinedVoice(data, canonical, version, request.name if request.save else None,
+        return CombinedVoice(data, canonical, version, save_as,
                              f"{request.name or canonical}.pt")

@@ -41,6 +41,7 @@ class ChannelsLastResblocks:
 
 
 def _conv(conv: nn.Conv1d, weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    assert not isinstance(conv.padding, str), "kokoro's convs pad by a number of frames, not 'same'/'valid'"
     (s,), (p,), (d,) = conv.stride, conv.padding, conv.dilation
     return F.conv2d(x, weight, conv.bias, stride=(1, s), padding=(0, p), dilation=(1, d))
 
@@ -61,7 +62,7 @@ def run_resblock(block: "AdaINResBlock1", weights1: list[torch.Tensor], weights2
     block's conv weights as ``ChannelsLastResblocks`` prepared them."""
     x = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
     for c1, c2, w1, w2, n1, n2, a1, a2 in zip(block.convs1, block.convs2, weights1, weights2, block.adain1,
-                                              block.adain2, block.alpha1, block.alpha2):
+                                              block.adain2, block.alpha1, block.alpha2, strict=True):
         a1, a2 = a1[..., None], a2[..., None]
         xt = _adain(n1, x, s)
         xt = xt + (1 / a1) * (torch.sin(a1 * xt) ** 2)  # Snake1D

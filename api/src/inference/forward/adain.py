@@ -9,7 +9,7 @@ from torch import nn
 from .masks import valid_mask, zero_padding
 
 if TYPE_CHECKING:  # importing kokoro is slow-ish
-    from kokoro.istftnet import AdaIN1d, AdaINResBlock1, AdainResBlk1d
+    from kokoro.istftnet import AdaIN1d, AdainResBlk1d, AdaINResBlock1
 
 
 def instance_norm(norm: nn.InstanceNorm1d, x: torch.Tensor, valid: Optional[torch.Tensor]) -> torch.Tensor:
@@ -59,7 +59,7 @@ def adain_resblock1(block: "AdaINResBlock1", x: torch.Tensor, s: torch.Tensor,
                     valid: Optional[torch.Tensor]) -> torch.Tensor:
     """AdaINResBlock1.forward (the generator's resblocks and noise_res): length-preserving dilated convs."""
     for c1, c2, n1, n2, a1, a2 in zip(block.convs1, block.convs2, block.adain1, block.adain2,
-                                      block.alpha1, block.alpha2):
+                                      block.alpha1, block.alpha2, strict=True):
         xt = adain1d(n1, x, s, valid)
         xt = xt + (1 / a1) * (torch.sin(a1 * xt) ** 2)  # Snake1D
         xt = c1(zero_padding(xt, valid))

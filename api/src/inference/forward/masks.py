@@ -4,7 +4,7 @@ Shared by every stage of the batched forward: which frames of each item are vali
 frames before a convolution reads them, convolution output lengths, LSTMs packed by length, and the
 dtype an engine left a module in (each stage casts its inputs to it).
 """
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import torch
 from torch import nn
@@ -28,8 +28,9 @@ def zero_padding(x: torch.Tensor, valid: Optional[torch.Tensor]) -> torch.Tensor
     return x if valid is None else x.masked_fill(~valid, 0.0)
 
 
-def conv_out_len(conv: nn.Module, n: int) -> int:
+def conv_out_len(conv: Union[nn.Conv1d, nn.ConvTranspose1d], n: int) -> int:
     """Output length of a Conv1d / ConvTranspose1d for an input of length n (PyTorch's formulas)."""
+    assert not isinstance(conv.padding, str), "kokoro's convs pad by a number of frames, not 'same'/'valid'"
     (k,), (s,), (p,), (d,) = conv.kernel_size, conv.stride, conv.padding, conv.dilation
     if isinstance(conv, nn.ConvTranspose1d):
         return (n - 1) * s - 2 * p + d * (k - 1) + conv.output_padding[0] + 1

@@ -58,7 +58,7 @@ def source_spectra(gen: "Generator", f0: torch.Tensor, f0_lengths: list[int],
     Per item: the STFT reflect-pads at the item's own end.
     """
     spectra = []
-    for row, (n, seed) in enumerate(zip(f0_lengths, seeds)):
+    for row, (n, seed) in enumerate(zip(f0_lengths, seeds, strict=True)):
         rng = torch.Generator(device=f0.device)
         rng.manual_seed(seed)
         har_source = harmonic_source(gen, f0[row:row + 1, :n], rng)

@@ -45,7 +45,7 @@ def duration_encoder(model: "KModel", d_en: torch.Tensor, s: torch.Tensor, lengt
 def durations(model: "KModel", d: torch.Tensor, lengths: list[int], speeds: torch.Tensor) -> torch.Tensor:
     """Frames per token [B, T] (int64), 0 on padded tokens: predictor.lstm (packed) + duration_proj."""
     x = run_lstm(model.predictor.lstm, d, lengths)
-    duration = torch.sigmoid(model.predictor.duration_proj(x)).sum(axis=-1) / speeds[:, None]
+    duration = torch.sigmoid(model.predictor.duration_proj(x)).sum(dim=-1) / speeds[:, None]
     pred_dur = torch.round(duration).clamp(min=1).long()
     valid = torch.arange(d.shape[1], device=d.device)[None, :] < torch.tensor(lengths, device=d.device)[:, None]
     return pred_dur * valid

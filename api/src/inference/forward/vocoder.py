@@ -30,12 +30,12 @@ def decoder(model: "KModel", asr: torch.Tensor, f0: torch.Tensor, n: torch.Tenso
     # stride-2 convs back to frame rate; zeroed so their right edge sees what the unbatched run sees
     f0_down = dec.F0_conv(zero_padding(f0.unsqueeze(1).to(dtype), curve_valid))
     n_down = dec.N_conv(zero_padding(n.unsqueeze(1).to(dtype), curve_valid))
-    x, lengths = adain_resblk1d(dec.encode, torch.cat([asr, f0_down, n_down], axis=1), s, frames)
+    x, lengths = adain_resblk1d(dec.encode, torch.cat([asr, f0_down, n_down], dim=1), s, frames)
     asr_res = dec.asr_res(asr)  # 1x1 conv
     res = True
     for block in dec.decode:
         if res:
-            x = torch.cat([x, asr_res, f0_down, n_down], axis=1)
+            x = torch.cat([x, asr_res, f0_down, n_down], dim=1)
         x, lengths = adain_resblk1d(block, x, s, lengths)
         if block.upsample_type != "none":
             res = False

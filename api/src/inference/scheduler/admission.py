@@ -1,10 +1,11 @@
 """Admission: whether a new request may open a stream now, or gets a 429 with a Retry-After.
 
 Two bounds: a hard cap on open requests (``queue_full``; MAX_ACTIVE_REQUESTS, the server's one cap on
-requests served at once), and a bound on estimated work (``wait_too_long``). The scheduler keeps a measured throughput (``ThroughputEstimate``: phonemes per
-second of worker time) and each open request's remaining work (its estimate, then what it really
-submitted, minus what ran). Under round-robin each admitted request delays a new one by at most the
-smaller of their two works, so the predicted wait of a request of W phonemes is
+requests served at once), and a bound on estimated work (``wait_too_long``). The scheduler keeps a
+measured throughput (``ThroughputEstimate``: phonemes per second of worker time) and each open
+request's remaining work (its estimate, then what it really submitted, minus what ran). Under
+round-robin each admitted request delays a new one by at most the smaller of their two works, so the
+predicted wait of a request of W phonemes is
 ``sum(min(remaining_i, W)) / throughput``; past ``max_queue_wait_s`` it is refused at once (Retry-After
 from the estimate). Only a request's start counts (its first ``START_HORIZON_TOKENS``): a chapter is not
 refused for being long, it takes its turns. Admitted requests are never dropped for load.

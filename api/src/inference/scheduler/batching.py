@@ -23,15 +23,29 @@ _BOUNDARY_TOKENS = 2
 
 
 class Chunk(Protocol):
-    tokens: int          # phoneme ids, BOS/EOS excluded
-    seq: int             # arrival order across all queues
-    enqueued_at: float   # time.monotonic() when it was queued
+    """A queued chunk, as batching reads it (``stream.ChunkJob``)."""
+
+    @property
+    def tokens(self) -> int: ...         # phoneme ids, BOS/EOS excluded
+
+    @property
+    def seq(self) -> int: ...            # arrival order across all queues
+
+    @property
+    def enqueued_at(self) -> float: ...  # time.monotonic() when it was queued
 
 
 class Queue(Protocol):
-    started: bool              # a chunk of this request has run
-    backend: object            # chunks batch only with chunks of the same backend (by identity)
-    pending: Sequence[Chunk]   # queued chunks, head first
+    """One open request's queue, read-only (``chunk_queue.Lane``)."""
+
+    @property
+    def started(self) -> bool: ...              # a chunk of this request has run
+
+    @property
+    def backend(self) -> object: ...            # chunks batch only with chunks of the same backend (by identity)
+
+    @property
+    def pending(self) -> Sequence[Chunk]: ...   # queued chunks, head first
 
 
 @dataclass(frozen=True)
@@ -125,7 +139,7 @@ def _gather(lead: Queue, arrival: Sequence[Queue], turns: Sequence[Queue], polic
     A queue's chunks are only ever taken from its head, so its order holds."""
     cursor = _Cursor()
     batch = [lead]
-    lengths = [padded_length(cursor.head(lead).tokens)]
+    lengths = [padded_length(lead.pending[0].tokens)]   # the lead has chunks; nothing is taken yet
     cursor.take(lead)
     for queue in arrival:
         if queue is lead or queue.started or queue.backend is not lead.backend or not queue.pending:

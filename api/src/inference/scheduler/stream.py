@@ -14,13 +14,16 @@ leaves. Its fields are its own and change on the event loop only; what lives und
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import AsyncIterator, Optional, Protocol
+from typing import AsyncGenerator, Optional, Protocol, Union
 
 import torch
 
 from ..backend import ChunkOutput, KokoroBackend
 from .seeds import chunk_seed
 from .stats import SchedulerStats
+
+# What a chunk comes back as: its audio, or the exception that failed it (delivered to its reader).
+ChunkResult = Union[ChunkOutput, BaseException]
 
 
 class StreamClosed(Exception):
@@ -75,7 +78,7 @@ class SynthesisStream:
         self._queue = queue
         self._loop = asyncio.get_running_loop()
         self._slots = asyncio.Semaphore(lookahead)
-        self._results: dict[int, object] = {}
+        self._results: dict[int, ChunkResult] = {}
         self._ready = asyncio.Event()
         self._submitted = 0
         self._next_out = 0
@@ -116,7 +119,7 @@ class SynthesisStream:
         """No more chunks will come (``end_input`` or ``fail``)."""
         return self._ended
 
-    def deliver(self, index: int, result: object) -> None:
+    def deliver(self, index: int, result: ChunkResult) -> None:
         """Scheduler side, on the event loop: chunk ``index``'s output or exception is ready."""
         if self.closed:
             return
@@ -128,14 +131,14 @@ class SynthesisStream:
             self.unread_since = time.monotonic()
         self._ready.set()
 
-    def deliver_threadsafe(self, index: int, result: object) -> None:
+    def deliver_threadsafe(self, index: int, result: ChunkResult) -> None:
         """``deliver`` from another thread (the worker); nothing happens once the loop is gone."""
         try:
             self._loop.call_soon_threadsafe(self.deliver, index, result)
         except RuntimeError:  # the loop is gone: the server is shutting down
             pass
 
-    async def results(self, deadline: Optional[float] = None) -> AsyncIterator[ChunkOutput]:
+    async def results(self, deadline: Optional[float] = None) -> AsyncGenerator[ChunkOutput, None]:
         """Each chunk's output in submission order; raises the first chunk error.
 
         ``deadline`` (event-loop time) bounds the whole iteration: past it, TimeoutError.

@@ -25,7 +25,7 @@ from .admission import ThroughputEstimate
 from .batching import padded_length, padding_fraction
 from .chunk_queue import ChunkQueue
 from .stats import SchedulerStats
-from .stream import ChunkJob
+from .stream import ChunkJob, ChunkResult
 
 
 class InferenceWorker:
@@ -65,7 +65,7 @@ class InferenceWorker:
         results = self._infer_many(jobs)
         elapsed = time.perf_counter() - began
         tokens = frames = 0
-        for job, result in zip(jobs, results):
+        for job, result in zip(jobs, results, strict=True):
             if isinstance(result, ChunkOutput):
                 # audio whose request left during the forward is never delivered: dropped, not done
                 if job.stream.closed:
@@ -78,7 +78,7 @@ class InferenceWorker:
                 self.stats.chunks_failed += 1
         self._record(jobs, elapsed, tokens, frames)
         self._queue.mark_done(jobs)
-        for job, result in zip(jobs, results):
+        for job, result in zip(jobs, results, strict=True):
             job.stream.deliver_threadsafe(job.index, result)
 
     def _record(self, jobs: list[ChunkJob], elapsed: float, tokens: int, frames: int) -> None:
@@ -94,7 +94,7 @@ class InferenceWorker:
                 0.8 * self.stats.real_time_factor + 0.2 * rtf
             self.throughput.add(tokens, elapsed)
 
-    def _infer_one(self, job: ChunkJob) -> object:
+    def _infer_one(self, job: ChunkJob) -> ChunkResult:
         """The exact one-chunk path: the chunk's noise from a generator of its own seed (``infer_seeded``:
         other threads' use of torch's global RNG cannot reach it)."""
         try:
@@ -103,7 +103,7 @@ class InferenceWorker:
             logger.opt(exception=exc).error("chunk {} of stream {} failed", job.index, job.stream.id)
             return exc
 
-    def _infer_many(self, jobs: list[ChunkJob]) -> list[object]:
+    def _infer_many(self, jobs: list[ChunkJob]) -> list[ChunkResult]:
         """One ChunkOutput or exception per job, in order, from one batched forward; on out-of-memory,
         halves retried one after the other (down to one chunk, which then fails alone); on any other
         error each chunk alone, to find the culprit."""

@@ -1,5 +1,5 @@
 """A speech job's PCM as encoded audio, piece by piece (the SSE framing is ``http.sse``'s)."""
-from typing import AsyncIterator
+from typing import AsyncGenerator
 
 import anyio
 
@@ -10,7 +10,7 @@ from .writer import StreamingAudioWriter
 _CHEAP_FORMATS = ("pcm", "wav")   # no encoder: not worth a thread hop
 
 
-async def encoded_pieces(job: SpeechJob, fmt: str) -> AsyncIterator[tuple[bytes, list[WordTiming]]]:
+async def encoded_pieces(job: SpeechJob, fmt: str) -> AsyncGenerator[tuple[bytes, list[WordTiming]], None]:
     """Encode each piece as it arrives, with the words spoken in it; the last item is the encoder's
     tail (no words). Encoding runs on a worker thread, never on the event loop."""
     writer = StreamingAudioWriter(fmt)
@@ -26,7 +26,7 @@ async def encoded_pieces(job: SpeechJob, fmt: str) -> AsyncIterator[tuple[bytes,
         writer.close()   # the client left or something failed: free the encoder now
 
 
-async def encoded_audio(job: SpeechJob, fmt: str) -> AsyncIterator[bytes]:
+async def encoded_audio(job: SpeechJob, fmt: str) -> AsyncGenerator[bytes, None]:
     """The bytes of one audio file, sent as they are encoded."""
     async for data, _ in encoded_pieces(job, fmt):
         if data:

@@ -10,11 +10,11 @@ import asyncio
 import math
 import time
 from dataclasses import dataclass
-from typing import AsyncIterator, Optional
+from typing import AsyncGenerator, Optional
 
 import numpy as np
 
-from ...builds.base import SAMPLES_PER_FRAME, SAMPLE_RATE
+from ...builds.base import SAMPLE_RATE, SAMPLES_PER_FRAME
 from ...core.exceptions import RequestTimeout
 from ...inference.backend import ChunkOutput, KokoroBackend
 from ...inference.engine import Synthesis
@@ -91,7 +91,7 @@ class SpeechJob:
     def audio_seconds(self) -> float:
         return self._samples / SAMPLE_RATE
 
-    async def pieces(self) -> AsyncIterator[AudioPiece]:
+    async def pieces(self) -> AsyncGenerator[AudioPiece, None]:
         """The request's audio in order, one piece per chunk (with the pause before it) or pause.
 
         Raises RequestTimeout (504) once the request has run for ``timeout_s``, or the error that
@@ -106,13 +106,14 @@ class SpeechJob:
                     join_frames = 0   # the user chose this pause: no join pause beside it
                     piece = AudioPiece(silence(round(result.item.seconds * SAMPLE_RATE)), [])
                 else:
+                    assert result.output is not None   # a spoken chunk always comes with its audio
                     piece = self._chunk_piece(result.item, result.output, join_frames * SAMPLES_PER_FRAME)
                     join_frames = self.join.pause_after(result.item.chunk.text)
                 if self.first_audio_at is None:
                     self.first_audio_at = time.perf_counter()
                 self._samples += len(piece.pcm)
                 yield piece
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise RequestTimeout(f"the request ran past its {self.timeout_s:g} s deadline (REQUEST_TIMEOUT_S)",
                                  code="request_timeout") from exc
         finally:
@@ -132,7 +133,7 @@ class SpeechJob:
                                  (self._samples + lead) / SAMPLE_RATE, start, end - start)
         return AudioPiece(pcm, words)
 
-    async def pcm(self) -> AsyncIterator[np.ndarray]:
+    async def pcm(self) -> AsyncGenerator[np.ndarray, None]:
         """The request's audio as s16 mono 24 kHz arrays (see ``pieces``)."""
         async for piece in self.pieces():
             yield piece.pcm

@@ -15,19 +15,24 @@ import anyio
 
 from ...core.config import Settings
 from ...core.exceptions import Forbidden, InvalidRequest, RequestTimeout
+from ...core.phonemes import PhonemeToken
 from ...inference.backend import KokoroBackend
 from ...inference.engine import SynthesisEngine
 from ...inference.model_manager import ModelLease, ModelManager
-from ...core.phonemes import PhonemeToken
 from ...structures.normalization import NormalizationOptions
 from ...structures.schemas import SpeechRequest
 from ..audio.joiner import JoinPolicy
 from ..text_processing.chunker import ChunkLimits, pack_sentences
 from ..text_processing.markup import parse_inline
 from ..text_processing.normalizer import normalize_text
-from ..text_processing.pronunciations import (MAX_REQUEST_ENTRIES, PronunciationDict, check_phonemes, load_file,
-                                              parse_entries)
 from ..text_processing.pipeline import PlanItem, SpeechChunk, SpeechPlanner, Voicing
+from ..text_processing.pronunciations import (
+    MAX_REQUEST_ENTRIES,
+    PronunciationDict,
+    check_phonemes,
+    load_file,
+    parse_entries,
+)
 from ..text_processing.segments import PauseSegment, SpeechSegment
 from ..text_processing.ssml import parse_ssml
 from .job import SpeechJob
