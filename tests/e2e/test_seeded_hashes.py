@@ -35,7 +35,7 @@ PINNED = {
     "torch-2.13.0+cpu/AVX2/torch-fp32": {
         "v1_plain": "3287aa69857d0f821b428e880189c12feaebbc5432749dc6ba2a886b78888c59",
         "v1_mix_speed": "fec07e51839ddd3d998a53e23a416b5fecbab066cbe727adc8bfd4014aa42c0c",
-        # v1_pause_chunks: re-pin on AVX2 (its chunks changed with the chunk ramp)
+        "v1_pause_chunks": "0d91daad068be87020ea32da744b698a8374721944486f723c856ca7e7fe723a",
         "v0_19_plain": "4d883c87bc108041e84b94cdb3ca31d894dd2d3e21106ca8bfc16257067e59a7",
         "captioned": "21996ce5e405bf965dabe82c0d1efa526775677822105595caa198d535cbfbae",
     },
