@@ -123,3 +123,9 @@ class ModelCard(BaseModel):
 class ModelList(BaseModel):
     object: Literal["list"] = "list"
     data: list[ModelCard]
+
+
+class AudioModelList(ModelList):
+    """OpenAI's listing with the same cards again under ``models``, the key Open WebUI reads."""
+
+    models: list[ModelCard]
