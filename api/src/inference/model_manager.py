@@ -87,7 +87,8 @@ def build_backend(spec: VersionSpec, settings: Settings, device: str, engine: st
     prepared for ``engine`` (an engine name the manager chose, ``engines.choose_engine``)."""
     config = spec.load_config(spec.config_path(settings.model_dir))
     model = apply_engine(load_kmodel(spec, config, spec.weights_path(settings.model_dir)).to(device).eval(), engine)
-    voices = VoiceLibrary(spec.voices_dir(settings.model_dir), spec.voice_rows, load_openai_voice_map(spec.version),
+    openai_names = load_openai_voice_map(spec.version, settings.openai_voice_map)
+    voices = VoiceLibrary(spec.voices_dir(settings.model_dir), spec.voice_rows, openai_names,
                           normalize_weights=settings.normalize_voice_weights,
                           saved_folder=spec.saved_voices_dir(settings.model_dir))
     return backend_class(spec, model, config, voices, device)
@@ -108,6 +109,8 @@ class ModelManager:
         if settings.default_model_version not in self.versions:
             raise ValueError(f"DEFAULT_MODEL_VERSION {settings.default_model_version!r} is not one of "
                              f"{', '.join(self.versions)}")
+        for version in self.versions:   # a bad OPENAI_VOICE_MAP stops the start, not a later first request
+            load_openai_voice_map(version, settings.openai_voice_map)
         self.device = resolve_device(settings.device)
         self.engine = choose_engine(settings.engine, self.device)   # what build_backend applies, and why
         self._builder = builder
