@@ -85,5 +85,5 @@ async def audio_response(job: SpeechJob, body: AsyncGenerator[Any, None], *, med
     on_end("ok")
     if whole is not None:
         return whole(items)
-    body = b"".join(items)
-    return Response(complete_file(fmt, body) if fmt else body, media_type=media_type, headers=headers)
+    data = b"".join(items)
+    return Response(complete_file(fmt, data) if fmt else data, media_type=media_type, headers=headers)
