@@ -57,13 +57,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             name = "_".join(str(part) for part in error["loc"]).upper()
             print(f"cannot start: setting {name}={error.get('input')!r}: {error['msg']}", file=sys.stderr)
         return 2
-    from .src.inference.model_manager import resolve_device
+    if settings.device == "cuda":   # torch is imported only to check it: a quick start stays quick
+        from .src.inference.model_manager import resolve_device
 
-    try:
-        resolve_device(settings.device)
-    except ValueError as exc:
-        print(f"cannot start: {exc}", file=sys.stderr)
-        return 2
+        try:
+            resolve_device(settings.device)
+        except ValueError as exc:
+            print(f"cannot start: {exc}", file=sys.stderr)
+            return 2
     taken = port_problem(settings.host, settings.port)
     if taken:
         print(f"cannot start: {taken}", file=sys.stderr)
