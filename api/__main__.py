@@ -4,7 +4,9 @@ Flags override the setting of the same name (``--port`` beats PORT, from the env
 ``--help`` lists them and starts nothing.
 """
 import argparse
+import errno
 import os
+import socket
 import sys
 from typing import MutableMapping, Optional, Sequence
 
@@ -55,6 +57,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             name = "_".join(str(part) for part in error["loc"]).upper()
             print(f"cannot start: setting {name}={error.get('input')!r}: {error['msg']}", file=sys.stderr)
         return 2
+    if settings.device == "cuda":   # torch is imported only to check it: a quick start stays quick
+        from .src.inference.model_manager import resolve_device
+
+        try:
+            resolve_device(settings.device)
+        except ValueError as exc:
+            print(f"cannot start: {exc}", file=sys.stderr)
+            return 2
+    taken = port_problem(settings.host, settings.port)
+    if taken:
+        print(f"cannot start: {taken}", file=sys.stderr)
+        return 1
     try:  # before uvicorn starts workers, so N workers do not download (or fail) N times
         ensure_version_files(VERSIONS[settings.default_model_version], settings.model_dir,
                              download=settings.download_model)
@@ -68,6 +82,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return serve(settings.host, settings.port, workers, settings.log_level.lower())
     finally:
         metrics_multiprocess.remove_directory(metrics_dir)
+
+
+def port_problem(host: str, port: int) -> Optional[str]:
+    """Why ``host:port`` cannot be bound (in use, not allowed, no such address), naming it and the flag
+    that picks another; None when it can (checked by binding and releasing it, before the model loads)."""
+    if port == 0:
+        return None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return (f"{shown} is already in use (another server, or this one already running?); "
+                        f"choose another port with --port {port + 1} (or PORT), or stop what holds it")
+            return f"cannot listen on {shown}: {exc.strerror or exc}; choose another with --host / --port"
+    return None
 
 
 def serve(host: str, port: int, workers: int, log_level: str) -> int:

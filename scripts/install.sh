@@ -2,8 +2,9 @@
 # Installs the server (and with --test, the test tools) on a fresh Debian/Ubuntu machine or image.
 #   bash scripts/install.sh [--test] [--no-venv] [--lang ja,zh | --all-languages]
 # --lang: the optional G2P extras to add (ja: Japanese, zh: Mandarin Chinese); --all-languages: all of them.
-# Env: TORCH_VERSION (default 2.13.0), TORCH_INDEX_URL (e.g. https://download.pytorch.org/whl/cu128 for
-# CUDA wheels; unset = the CPU build), VENV (default .venv), USE_LOCK (default 1: on Python 3.11 the
+# Env: TORCH_VERSION (default 2.13.0), TORCH_INDEX_URL (https://download.pytorch.org/whl/cpu for the CPU
+# build, e.g. https://download.pytorch.org/whl/cu128 for a given CUDA; unset = PyPI's build, which on Linux
+# x86_64 is the CUDA one with NVIDIA's libraries), VENV (default .venv), USE_LOCK (default 1: on Python 3.11 the
 # base dependencies come from requirements.lock, hash-checked; 0 = resolve from pyproject.toml).
 set -euo pipefail
 cd "$(dirname "$0")/.."

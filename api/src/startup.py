@@ -10,6 +10,8 @@ Everything it uses was built by ``main.create_app`` and lives on ``app.state``.
 """
 import asyncio
 import os
+import socket
+import time
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -24,6 +26,8 @@ from .inference.scheduler import apply_gpu_memory_cap
 from .routers import metrics
 from .routers.web import web_ui_url
 from .services.download_links import UnsafeFolder
+
+_BIND_WAIT_S = 0.5   # how long the ready line waits for a socket bound after start-up (uvicorn's CLI)
 
 
 async def _start_default(app: FastAPI, settings: Settings, manager: ModelManager) -> None:
@@ -53,18 +57,64 @@ async def _preload_others(app: FastAPI, settings: Settings, manager: ModelManage
             logger.warning("model {} not preloaded: {}", version, getattr(exc, "message", None) or str(exc))
 
 
-def _log_ready(settings: Settings, manager: ModelManager) -> None:
-    logger.info("ready: http://{}:{} (device {})", settings.host, settings.port, manager.device)
+def listening_addresses() -> set[tuple[str, int]]:
+    """The TCP (host, port) pairs this process listens on, from its open sockets (``/proc/self/fd``);
+    empty where that cannot be read (not Linux)."""
+    found: set[tuple[str, int]] = set()
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return found
+    for fd in fds:
+        try:
+            if not os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
+                continue
+            sock = socket.socket(fileno=os.dup(int(fd)))   # a duplicate: closing it leaves the server's
+        except (OSError, ValueError):
+            continue
+        with sock:
+            try:
+                if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM \
+                        and sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+                    found.add(tuple(sock.getsockname()[:2]))
+            except OSError:
+                continue
+    return found
+
+
+async def _bound_addresses(settings: Settings, before: set[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Where this server listens, however it was started: the sockets that appear once start-up is done
+    (uvicorn's CLI and ``--factory`` bind then), else those on PORT (``python -m api`` binds first and
+    exports the port), else every listener this process has (a gunicorn worker's inherited one); the
+    settings only where none can be read."""
+    deadline = time.monotonic() + _BIND_WAIT_S
+    while True:
+        now = listening_addresses()
+        if now - before or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.02)
+    chosen = (now - before) or {a for a in now if a[1] == settings.port} or now
+    return sorted(chosen) or [(settings.host, settings.port)]
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def _log_ready(settings: Settings, manager: ModelManager, before: set[tuple[str, int]]) -> None:
+    bound = await _bound_addresses(settings, before)
+    logger.info("ready: {} (device {})", ", ".join(_url(*a) for a in bound), manager.device)
     logger.info("engine: {} ({})", manager.engine.name, manager.engine.reason)
     logger.info("model versions: {}", ", ".join(f"{v} {state}" for v, state in manager.availability().items()))
     if settings.enable_web_ui:
-        logger.info("web UI: {}", web_ui_url(settings.host, settings.port))
+        logger.info("web UI: {}", web_ui_url(*bound[0]))
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     settings: Settings = app.state.settings
     manager: ModelManager = app.state.manager
+    listening_before = listening_addresses()   # uvicorn's CLI binds only after start-up: new ones are ours
     await _start_default(app, settings, manager)
     await _preload_others(app, settings, manager)
     supervisor = asyncio.create_task(app.state.scheduler.supervise())
@@ -75,8 +125,9 @@ async def lifespan(app: FastAPI):
         metrics_mirror.start()
     if not GracefulShutdown(app.state.admission, app.state.scheduler.close_all, settings.shutdown_grace_s).install():
         logger.debug("SIGTERM drain not installed (not on the main thread, or no server handler)")
-    _log_ready(settings, manager)
+    ready_log = asyncio.create_task(_log_ready(settings, manager, listening_before))
     yield
+    ready_log.cancel()
     app.state.scheduler.stop()
     supervisor.cancel()
     if idle_unloader:

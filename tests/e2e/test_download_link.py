@@ -50,7 +50,10 @@ def test_streamed_body_and_link_are_the_same_file(server, fmt):
     got = fetch(server, path)
     assert got.status_code == 200
     assert got.headers["content-type"] == CONTENT_TYPES[fmt]
-    assert got.content == streamed
+    if fmt == "wav":   # the file is complete: its header has the true sizes, the stream's says "unknown"
+        assert got.content[44:] == streamed[44:] and got.content[8:40] == streamed[8:40]
+    else:
+        assert got.content == streamed
     check_file(got.content, fmt, expected_seconds(server, response_format=fmt))
 
 

@@ -7,7 +7,7 @@ import av
 import numpy as np
 import pytest
 
-from api.src.services.audio.writer import CONTENT_TYPES, FORMATS, StreamingAudioWriter
+from api.src.services.audio.writer import CONTENT_TYPES, FORMATS, StreamingAudioWriter, complete_file, wav_size_fields
 
 SR = 24000
 CONTAINER_FORMATS = ("mp3", "opus", "aac", "flac", "wav")
@@ -160,6 +160,18 @@ def test_wav_header_is_streaming_24khz_mono_16bit():
         b"data", 0xFFFFFFFF,
     )
     assert data[44:] == pcm.astype("<i2").tobytes()  # header once, then the samples
+
+
+def test_a_complete_wav_gets_its_true_sizes():
+    pcm = sine(5000)
+    data = b"".join(encode("wav", pcm))
+    whole = complete_file("wav", data)
+    assert struct.unpack("<I", whole[4:8])[0] == len(data) - 8
+    assert struct.unpack("<I", whole[40:44])[0] == len(pcm) * 2
+    assert whole[8:40] == data[8:40] and whole[44:] == data[44:]
+    assert complete_file("wav", b"RIFF") == b"RIFF"   # no whole file of ours: left alone
+    assert wav_size_fields(2**32 + 100) == []          # too long for 32-bit sizes: they stay unknown
+    assert complete_file("flac", data) == data
 
 
 @pytest.mark.parametrize("fmt", ["mp3", "opus", "aac", "flac"])

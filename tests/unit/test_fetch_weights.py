@@ -145,8 +145,26 @@ def test_missing_files_without_download_name_files_and_command(tmp_path):
     message = str(info.value)
     for path in (SPEC.config_path(tmp_path), SPEC.weights_path(tmp_path), SPEC.voices_dir(tmp_path) / "*.pt"):
         assert str(path) in message
-    assert "python -m api.src.inference.fetch_weights --version v1_0" in message
-    assert "kokoro-download" in message and "DOWNLOAD_MODEL=true" in message
+    assert "kokoro-download --version v1_0" in message and "DOWNLOAD_MODEL=true" in message
+    assert "python -m" not in message   # one command name, the one README and the start-up log give
+    assert "version folder" not in message
+
+
+def test_model_dir_set_to_a_version_folder_is_named(tmp_path):
+    with pytest.raises(download.MissingModelFiles) as info:
+        download.ensure_version_files(SPEC, tmp_path / "v1_0", download=False)
+    assert f"looks like a version folder itself: set MODEL_DIR to the folder that holds it ({tmp_path})" \
+        in str(info.value)
+
+
+def test_a_failed_download_does_not_advise_downloading(tmp_path, monkeypatch):
+    """Whoever reads this set DOWNLOAD_MODEL=true already (offline, or the hub failed)."""
+    monkeypatch.setattr(download.hf_constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(download.MissingModelFiles) as info:
+        download.ensure_version_files(SPEC, tmp_path, download=True)
+    message = str(info.value)
+    assert "DOWNLOAD_MODEL" not in message and "kokoro-download --version v1_0" in message
+    assert "HF_HUB_OFFLINE=1" in message
 
 
 def test_failed_download_becomes_missing_model_files(tmp_path, monkeypatch):

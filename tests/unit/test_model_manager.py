@@ -4,12 +4,13 @@ import threading
 import time
 
 import pytest
+import torch
 
 from api.src.builds import VERSIONS
 from api.src.core.config import Settings
 from api.src.http.errors import http_error
 from api.src.core.exceptions import InvalidRequest, ServiceUnavailable
-from api.src.inference.model_manager import ModelManager, VersionState
+from api.src.inference.model_manager import ModelManager, VersionState, resolve_device
 from tests.support.models import make_files
 
 
@@ -64,6 +65,32 @@ def test_missing_files_answer_503_without_retry(tmp_path):
     assert http_error(info.value).headers["x-should-retry"] == "false"
     assert "kokoro-v1_0.pth" in info.value.message
     assert manager.status()["v1_0"]["state"] == "missing_files"
+    # the client learns the file names and the command, never where the server keeps them
+    assert str(tmp_path) not in info.value.message and str(tmp_path) not in str(manager.status())
+    assert "missing config.json, kokoro-v1_0.pth, voices/*.pt" in info.value.message
+    assert "`kokoro-download --version v1_0`" in info.value.message
+
+
+def test_a_failed_build_tells_clients_no_paths(tmp_path):
+    make_files(tmp_path)
+
+    def builder(*_):
+        raise RuntimeError(f"cannot read {tmp_path.resolve()}/v1_0/kokoro-v1_0.pth")
+
+    manager = ModelManager(Settings(model_dir=tmp_path), builder=builder)
+    with pytest.raises(ServiceUnavailable) as info:
+        asyncio.run(manager.get("v1_0"))
+    assert str(tmp_path) not in info.value.message and "MODEL_DIR/v1_0/kokoro-v1_0.pth" in info.value.message
+    assert str(tmp_path) not in str(manager.status())
+
+
+def test_device_cuda_with_a_cpu_only_torch_names_torch_index_url(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.version, "cuda", None)
+    with pytest.raises(ValueError, match="CPU-only build") as info:
+        resolve_device("cuda")
+    assert "TORCH_INDEX_URL=https://download.pytorch.org/whl/cu" in str(info.value)
+    assert resolve_device("auto") == "cpu" and resolve_device("cpu") == "cpu"
 
 
 def test_failed_build_is_reported(tmp_path):

@@ -71,3 +71,31 @@ def test_voice_combine_rules_refuse_before_any_model_is_built():
     assert refusal(True, voices="af_bella", save=True) == ("InvalidRequest", "invalid_voice_name")
     assert refusal(True, voices=["af_bella", "af_sky(2)"]) == ("InvalidRequest", "invalid_voice")
     assert mix_spec([" af_bella", "af_sky "]) == "af_bella+af_sky" and mix_spec("af_bella(2)") == "af_bella(2)"
+
+
+@pytest.mark.parametrize("content, words", [
+    ("not json", "cannot be read"),
+    ('["alloy"]', "must be a JSON object"),
+    ('{"v1_0": "am_adam"}', "'v1_0' must map"),
+    ('{"v1_0": {"alloy": "am_adam(("}}', "v1_0.alloy"),
+    ('{"v1_0": {"alloy": 3}}', "v1_0.alloy"),
+])
+def test_a_bad_openai_voice_map_stops_the_start(tmp_path, content, words):
+    from api.src.core.config import Settings
+    from api.src.inference.model_manager import ModelManager
+
+    path = tmp_path / "map.json"
+    path.write_text(content)
+    with pytest.raises(ValueError, match="OPENAI_VOICE_MAP") as info:
+        ModelManager(Settings(_env_file=None, model_dir=tmp_path, openai_voice_map=path))
+    assert words in str(info.value)
+
+
+def test_openai_voice_map_entries_replace_the_packaged_ones(tmp_path):
+    from api.src.inference.voices import load_openai_voice_map
+
+    path = tmp_path / "map.json"
+    path.write_text('{"v1_0": {"alloy": "am_adam", "mine": "af_sky"}}')
+    mapped, packaged = load_openai_voice_map("v1_0", path), load_openai_voice_map("v1_0")
+    assert mapped == {**packaged, "alloy": "am_adam", "mine": "af_sky"}
+    assert load_openai_voice_map("v0_19", path) == load_openai_voice_map("v0_19")

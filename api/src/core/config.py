@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     word_pause_s: float = Field(0.05, ge=0, le=5)
     chunk_cache_mb: int = Field(64, ge=0)
     pronunciations_file: Optional[Path] = None   # JSON {word: "/phonemes/" or respelling}, for every request
+    # JSON {version: {OpenAI voice name: voice or mix}}, over the packaged api/src/core/openai_voices.json
+    openai_voice_map: Optional[Path] = None
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -101,7 +103,7 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
-    @field_validator("pronunciations_file", mode="before")
+    @field_validator("pronunciations_file", "openai_voice_map", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

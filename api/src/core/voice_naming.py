@@ -4,7 +4,7 @@ A voice id is ``<language letter><f|m>_<name>``: ``af_heart`` is Heart, a female
 Ids outside the scheme (saved mixes, custom packs) get ``None`` for every derived field.
 """
 import re
-from typing import Optional
+from typing import Iterable, Optional
 
 from typing_extensions import TypedDict  # pydantic reads it as a schema on Python < 3.12 too
 
@@ -45,3 +45,11 @@ def voice_details(voice_id: str) -> VoiceDetails:
     rest = match.group(3)
     name = rest.replace("_", " ").title() if rest else voice_id
     return VoiceDetails(id=voice_id, name=name, language=language, accent=accent, gender=GENDERS[match.group(2)])
+
+
+def ids_named(name: str, voice_ids: Iterable[str]) -> list[str]:
+    """The ids among ``voice_ids`` whose readable name is ``name``, in any case (``Heart`` -> ``[af_heart]``),
+    sorted; several where languages share a name (``Alpha``: ``hf_alpha``, ``jf_alpha``), none for an
+    id or anything else."""
+    wanted = name.casefold()
+    return sorted(v for v in voice_ids if (voice_details(v)["name"] or "").casefold() == wanted and v != name)

@@ -49,11 +49,14 @@ class MissingModelFiles(RuntimeError):
         where = f" --model-dir {model_dir}" if model_dir is not None else ""
         if model_dir is not None:
             lines.append(f"Put them in {spec.folder(Path(model_dir))} (MODEL_DIR/{spec.version}/), as listed above.")
-        lines.append(
-            f"Fetch them with `python -m api.src.inference.fetch_weights --version {spec.version}{where}` "
-            f"(or `kokoro-download --version {spec.version}{where}`), or start the server with "
-            f"DOWNLOAD_MODEL=true to fetch them at start-up (from https://huggingface.co/{spec.repo_id})."
-        )
+            if is_version_folder(Path(model_dir)):
+                lines.append(f"MODEL_DIR {model_dir} looks like a version folder itself: set MODEL_DIR to the "
+                             f"folder that holds it ({Path(model_dir).parent}), which holds v1_0/ and v0_19/.")
+        # a cause means the download was tried (DOWNLOAD_MODEL=true): do not advise setting it again
+        fetch = f"Fetch them with `{fetch_command(spec.version)}{where}`"
+        lines.append(f"{fetch} (from https://huggingface.co/{spec.repo_id})." if cause is not None else
+                     f"{fetch}, or start the server with DOWNLOAD_MODEL=true to fetch them at start-up "
+                     f"(from https://huggingface.co/{spec.repo_id}).")
         if cause is not None:
             lines.append(
                 "Without internet: copy the files there and set HF_HUB_OFFLINE=1 (no download is tried: a "
@@ -61,6 +64,17 @@ class MissingModelFiles(RuntimeError):
                 "from a Hugging Face mirror."
             )
         super().__init__("\n".join(lines))
+
+
+def fetch_command(version: str) -> str:
+    """The one command every message names for fetching a version's files (the installed entry point)."""
+    return f"kokoro-download --version {version}"
+
+
+def is_version_folder(model_dir: Path) -> bool:
+    """MODEL_DIR set to a version's own folder (``.../v1_0``, or a folder holding config.json) instead of
+    the folder that holds the versions."""
+    return model_dir.name in VERSIONS or (model_dir / "config.json").is_file()
 
 
 def _repo_prefix(spec: VersionSpec) -> str:

@@ -14,6 +14,7 @@ from ..core.config import Settings
 from ..core.exceptions import Conflict, InvalidRequest, ServiceUnavailable, quote
 from .backend import KokoroBackend
 from .engines import apply_engine, choose_engine
+from .fetch_weights import fetch_command
 from .torch_threads import run_in_passing_thread
 from .voices import VoiceLibrary, list_voice_names, load_openai_voice_map
 from .weights import load_kmodel
@@ -76,8 +77,18 @@ class ModelLease:
 
 
 def resolve_device(setting: str) -> str:
+    """DEVICE as a torch device; ``cuda`` where this torch cannot use CUDA is a ValueError saying why
+    (a CPU-only torch build: how to install a CUDA one; or no GPU visible)."""
     if setting == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if setting == "cuda" and not torch.cuda.is_available():
+        if torch.version.cuda is None:
+            raise ValueError(
+                f"DEVICE=cuda, but this torch ({torch.__version__}) is a CPU-only build. Install a CUDA build: "
+                "TORCH_INDEX_URL=https://download.pytorch.org/whl/cu128 bash scripts/install.sh "
+                "(or set DEVICE=cpu)")
+        raise ValueError(f"DEVICE=cuda, but torch (CUDA {torch.version.cuda}) sees no GPU: check the driver "
+                         "(nvidia-smi) and CUDA_VISIBLE_DEVICES, or set DEVICE=cpu")
     return setting
 
 
@@ -87,7 +98,8 @@ def build_backend(spec: VersionSpec, settings: Settings, device: str, engine: st
     prepared for ``engine`` (an engine name the manager chose, ``engines.choose_engine``)."""
     config = spec.load_config(spec.config_path(settings.model_dir))
     model = apply_engine(load_kmodel(spec, config, spec.weights_path(settings.model_dir)).to(device).eval(), engine)
-    voices = VoiceLibrary(spec.voices_dir(settings.model_dir), spec.voice_rows, load_openai_voice_map(spec.version),
+    openai_names = load_openai_voice_map(spec.version, settings.openai_voice_map)
+    voices = VoiceLibrary(spec.voices_dir(settings.model_dir), spec.voice_rows, openai_names,
                           normalize_weights=settings.normalize_voice_weights,
                           saved_folder=spec.saved_voices_dir(settings.model_dir))
     return backend_class(spec, model, config, voices, device)
@@ -108,6 +120,8 @@ class ModelManager:
         if settings.default_model_version not in self.versions:
             raise ValueError(f"DEFAULT_MODEL_VERSION {settings.default_model_version!r} is not one of "
                              f"{', '.join(self.versions)}")
+        for version in self.versions:   # a bad OPENAI_VOICE_MAP stops the start, not a later first request
+            load_openai_voice_map(version, settings.openai_voice_map)
         self.device = resolve_device(settings.device)
         self.engine = choose_engine(settings.engine, self.device)   # what build_backend applies, and why
         self._builder = builder
@@ -160,10 +174,16 @@ class ModelManager:
             if self._states[version] is not VersionState.NOT_LOADED:
                 described[version] = self._states[version].value
             elif spec.missing_files(model_dir):
-                described[version] = f"not on disk (fetch: kokoro-download --version {version})"
+                described[version] = f"not on disk (fetch: {fetch_command(version)})"
             else:
                 described[version] = "on disk (built on first use)"
         return described
+
+    def _without_paths(self, text: str) -> str:
+        """``text`` for clients: MODEL_DIR's path replaced by the word (the log keeps the full text)."""
+        for path in {str(self.settings.model_dir.resolve()), str(self.settings.model_dir)}:
+            text = text.replace(path, "MODEL_DIR")
+        return text
 
     def versions_with_voice(self, name: str) -> list[str]:
         """Versions with a built-in or saved pack of that name (loaded or not)."""
@@ -177,12 +197,14 @@ class ModelManager:
         spec = self.versions[version]
         missing = spec.missing_files(self.settings.model_dir)
         if missing:
+            if self._states[version] is not VersionState.MISSING:   # paths go to the log, once
+                logger.warning("model {} is missing {}", version, ", ".join(str(p) for p in missing))
             self._states[version] = VersionState.MISSING
-            self._errors[version] = "missing " + ", ".join(str(p) for p in missing)
+            folder = spec.folder(self.settings.model_dir)
+            self._errors[version] = "missing " + ", ".join(str(p.relative_to(folder)) for p in missing)
             raise ServiceUnavailable(
                 f"model version {version} is not installed on this server ({self._errors[version]}); "
-                f"run `python -m api.src.inference.fetch_weights --version {version}`",
-                code="model_unavailable", retry=False)
+                f"fetch it with `{fetch_command(version)}`", code="model_unavailable", retry=False)
         return spec
 
     def voice_names(self, version: str) -> list[str]:
@@ -211,9 +233,9 @@ class ModelManager:
                     await self._warm_up(backend)
             except Exception as exc:
                 self._states[version] = VersionState.FAILED
-                self._errors[version] = str(exc)
+                self._errors[version] = self._without_paths(str(exc))
                 logger.error("building {} failed: {}", version, exc)
-                raise ServiceUnavailable(f"model version {version} failed to load: {exc}",
+                raise ServiceUnavailable(f"model version {version} failed to load: {self._errors[version]}",
                                          code="model_load_failed", retry=False) from exc
             self.build_counts[version] += 1
             self.build_seconds[version] = time.perf_counter() - began

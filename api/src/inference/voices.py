@@ -87,9 +87,40 @@ def format_mix(terms: list[MixTerm]) -> str:
                    for i, t in enumerate(terms))
 
 
-def load_openai_voice_map(version: str) -> dict[str, str]:
-    with open(OPENAI_VOICES_FILE, encoding="utf-8") as f:
-        return dict(json.load(f).get(version, {}))
+def _read_voice_map(path: Path) -> dict[str, dict[str, str]]:
+    """``{version: {OpenAI name: voice or mix}}`` from a JSON file (keys starting with ``_`` are comments);
+    ValueError saying what is wrong with anything else."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"OPENAI_VOICE_MAP {path} cannot be read as a JSON object: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ValueError(f"OPENAI_VOICE_MAP {path} must be a JSON object {{version: {{name: voice}}}}")
+    maps: dict[str, dict[str, str]] = {}
+    for version, names in data.items():
+        if version.startswith("_"):
+            continue
+        if not isinstance(names, dict):
+            raise ValueError(f"OPENAI_VOICE_MAP {path}: {version!r} must map OpenAI names to voices")
+        for name, voice in names.items():
+            try:
+                if not (_NAME.fullmatch(name) and isinstance(voice, str)):
+                    raise InvalidRequest("expected a plain name mapped to a voice or mix")
+                parse_mix(voice)
+            except InvalidRequest as exc:
+                raise ValueError(f"OPENAI_VOICE_MAP {path}: {version}.{name}: {exc.message}") from exc
+        maps[version] = dict(names)
+    return maps
+
+
+def load_openai_voice_map(version: str, override: Optional[Path] = None) -> dict[str, str]:
+    """OpenAI voice name -> Kokoro voice or mix for ``version``: the packaged ``openai_voices.json``, with
+    the entries ``override`` (OPENAI_VOICE_MAP, a file of the same shape) gives for that version in place
+    of its own. A malformed override raises ValueError saying what is wrong (the server does not start)."""
+    names = _read_voice_map(OPENAI_VOICES_FILE).get(version, {})
+    if override is not None:
+        names = {**names, **_read_voice_map(override).get(version, {})}
+    return names
 
 
 def list_voice_names(folder: Path, saved_folder: Path) -> list[str]:

@@ -8,7 +8,8 @@ called once with ``ok``, ``disconnected``, ``failed: <Error>`` or ``error <statu
 
 Streamed: a failure mid-body propagates, which aborts the connection, so a truncated file never looks
 finished. Whole (``stream: false``): the body is gathered and passed to ``whole`` (default: the bytes
-joined into one ``Response``); a domain error raised before the end becomes its error envelope.
+joined into one ``Response``, completed by ``complete_file`` when ``fmt`` is given: a WAV then carries
+its true sizes); a domain error raised before the end becomes its error envelope.
 """
 from typing import Any, AsyncGenerator, Callable, Optional
 
@@ -16,6 +17,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from ..core.exceptions import DomainError
 from ..http.errors import http_error
+from ..services.audio.writer import complete_file
 from ..services.speech import SpeechJob
 
 OnEnd = Callable[[str], None]
@@ -65,7 +67,7 @@ class _ClosingStreamingResponse(StreamingResponse):
 
 async def audio_response(job: SpeechJob, body: AsyncGenerator[Any, None], *, media_type: str, headers: dict[str, str],
                          stream: bool, on_end: OnEnd = _ignore,
-                         whole: Optional[Callable[[list], Response]] = None) -> Response:
+                         whole: Optional[Callable[[list], Response]] = None, fmt: Optional[str] = None) -> Response:
     """The response for ``job``: ``body`` streamed as it is made, or gathered and rendered by ``whole``."""
     if stream:
         return _ClosingStreamingResponse(_closing(job, body, on_end), media_type=media_type, headers=headers)
@@ -83,4 +85,5 @@ async def audio_response(job: SpeechJob, body: AsyncGenerator[Any, None], *, med
     on_end("ok")
     if whole is not None:
         return whole(items)
-    return Response(b"".join(items), media_type=media_type, headers=headers)
+    data = b"".join(items)
+    return Response(complete_file(fmt, data) if fmt else data, media_type=media_type, headers=headers)

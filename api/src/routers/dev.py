@@ -12,7 +12,7 @@ from ..core.exceptions import DomainError
 from ..dependencies import SpeechServiceDep
 from ..http.errors import http_error
 from ..services.audio.streaming import encoded_audio, encoded_pieces
-from ..services.audio.writer import CONTENT_TYPES
+from ..services.audio.writer import CONTENT_TYPES, complete_file
 from ..structures.normalization import NormalizationOptions
 from ..structures.schemas import SpeechRequest
 from .audio_response import audio_headers, audio_response
@@ -54,7 +54,7 @@ async def generate_from_phonemes(request: PhonemeSpeechRequest, service: SpeechS
     job = await service.start_phonemes(request, request.phonemes)
     fmt = request.response_format
     return await audio_response(job, encoded_audio(job, fmt), media_type=CONTENT_TYPES[fmt],
-                                headers=audio_headers(job, fmt), stream=request.stream)
+                                headers=audio_headers(job, fmt), stream=request.stream, fmt=fmt)
 
 
 def _line(payload: dict) -> bytes:
@@ -78,7 +78,7 @@ async def captioned_speech(request: SpeechRequest, service: SpeechServiceDep):
                                     headers=headers, stream=True)
 
     def whole(pieces: list) -> JSONResponse:
-        audio = b"".join(data for data, _ in pieces)
+        audio = complete_file(fmt, b"".join(data for data, _ in pieces))
         words = [t.as_dict() for _, timings in pieces for t in timings]
         return JSONResponse({"audio": base64.b64encode(audio).decode(), "audio_format": fmt, "timestamps": words},
                             headers=headers)

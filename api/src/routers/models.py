@@ -1,11 +1,12 @@
-"""`/v1/models` (and `/v1/audio/models`, which Open WebUI asks for): OpenAI's model listing, plus a
-setting-gated unload of a version's weights."""
+"""`/v1/models`: OpenAI's model listing; `/v1/audio/models` (which Open WebUI asks for) the same
+listing that also carries it as `models`, the key Open WebUI reads; plus a setting-gated unload of a
+version's weights."""
 from fastapi import APIRouter, Query
 
 from ..core.exceptions import Forbidden, InvalidRequest, NotFound
 from ..dependencies import ManagerDep, SettingsDep
 from ..inference.model_manager import ModelManager
-from ..structures.schemas import ModelCard, ModelList
+from ..structures.schemas import AudioModelList, ModelCard, ModelList
 
 router = APIRouter(tags=["Models"])   # mounted under /v1 and, for clients that drop it, at the root (main)
 _CREATED = 1735689600  # 2025-01-01, a fixed date: ids are stable across restarts
@@ -24,10 +25,20 @@ def _version_of(manager: ModelManager, model_id: str) -> str:
         raise NotFound(exc.message, param=exc.param, code=exc.code) from exc
 
 
+def _cards(manager: ModelManager) -> list[ModelCard]:
+    return [_card(manager, model_id, version) for model_id, version in manager.model_ids().items()]
+
+
 @router.get("/models", response_model=ModelList, summary="List models")
-@router.get("/audio/models", response_model=ModelList, summary="List models (the path Open WebUI asks)")
 async def list_models(manager: ManagerDep):
-    return ModelList(data=[_card(manager, model_id, version) for model_id, version in manager.model_ids().items()])
+    return ModelList(data=_cards(manager))
+
+
+@router.get("/audio/models", response_model=AudioModelList,
+            summary="List models: OpenAI's `data` and, for Open WebUI, the same cards as `models`")
+async def list_audio_models(manager: ManagerDep):
+    cards = _cards(manager)
+    return AudioModelList(data=cards, models=cards)
 
 
 @router.get("/models/{model_id}", response_model=ModelCard, summary="Describe a model")

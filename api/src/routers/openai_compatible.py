@@ -57,7 +57,7 @@ async def create_speech(request: SpeechRequest, http: Request, service: SpeechSe
                                     headers={**headers, "Cache-Control": "no-cache"})
     audio = tee_audio(encoded_audio(job, fmt), pending) if pending else encoded_audio(job, fmt)
     return await audio_response(job, audio, media_type=CONTENT_TYPES[fmt], stream=request.stream, on_end=on_end,
-                                headers={**headers, **audio_headers(job, fmt)})
+                                headers={**headers, **audio_headers(job, fmt)}, fmt=fmt)
 
 
 @router.get("/audio/voices", response_model=None, summary="List voices")

@@ -4,7 +4,8 @@
 
 - ``reserve(fmt)`` names a new file (``speech_<32 hex>.<fmt>``, unguessable) and returns a
   ``PendingDownload``. Its bytes go to a hidden partial file; ``commit()`` renames it into place, so a
-  name is either absent or a complete file, never half a file.
+  name is either absent or a complete file, never half a file. A WAV file gets its true RIFF and data
+  sizes at commit (the response may have been streamed with "unknown" sizes; the file is complete).
 - ``open(name)`` returns the finished file, or None for anything else: names outside the strict
   pattern (so no separators, no ``..``, no absolute paths), partial files, symlinks, non-files.
 - ``cleanup()`` deletes finished files older than ``max_age_s``, then the oldest until the folder holds
@@ -32,7 +33,7 @@ from typing import AsyncGenerator, BinaryIO, Optional
 import anyio
 from loguru import logger
 
-from .audio.writer import CONTENT_TYPES
+from .audio.writer import CONTENT_TYPES, wav_size_fields
 
 _NAME = re.compile(r"speech_[0-9a-f]{32}\.(?:" + "|".join(CONTENT_TYPES) + ")")
 _PARTIAL = re.compile(r"\.(" + _NAME.pattern + r")\.partial")
@@ -79,12 +80,20 @@ class PendingDownload:
         if self._failed or self._file is None:   # no file only when it failed to open
             return False
         try:
+            if self.name.endswith(".wav"):
+                self._set_wav_sizes(self._file)
             self._file.close()
             self.store.publish(self._partial, self.name)
             return True
         except OSError as exc:
             self._fail(exc)
             return False
+
+    @staticmethod
+    def _set_wav_sizes(file: BinaryIO) -> None:
+        for offset, field in wav_size_fields(file.tell()):
+            file.seek(offset)
+            file.write(field)
 
     def abort(self) -> None:
         if self._done:

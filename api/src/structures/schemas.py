@@ -32,7 +32,7 @@ class SpeechRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     model: str = Field("kokoro", description="kokoro, kokoro-v1_0, tts-1, tts-1-hd or gpt-4o-mini-tts")
-    input: str = Field(..., min_length=1, description="Text to speak")
+    input: str = Field(..., description="Text to speak (empty or only whitespace: 400, code empty_input)")
     voice: Union[str, VoiceRef] = Field(
         "af_heart", description="A voice name, an OpenAI voice name, {'id': ...}, or a mix like af_bella(2)+af_sky(1)"
     )
@@ -123,3 +123,9 @@ class ModelCard(BaseModel):
 class ModelList(BaseModel):
     object: Literal["list"] = "list"
     data: list[ModelCard]
+
+
+class AudioModelList(ModelList):
+    """OpenAI's listing with the same cards again under ``models``, the key Open WebUI reads."""
+
+    models: list[ModelCard]

@@ -6,6 +6,9 @@ returns the bytes that are ready at that point, so they can be sent to the clien
 concatenation of everything returned is one complete file. Bytes once returned are never
 revisited: the muxers see a non-seekable sink, so no header is patched afterwards (WAV and
 FLAC therefore declare unknown lengths, and MP3 carries no XING/Info frame).
+
+A file that is complete before it leaves (a ``stream: false`` answer, a download link's file) gets its
+WAV sizes set afterwards: ``complete_file`` for bytes in memory, ``wav_size_fields`` for a file on disk.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ _CODECS: dict[str, tuple[str, _Codec, str, dict[str, str]]] = {
 _DEFAULT_BITRATE = 64_000
 
 _UNKNOWN_SIZE = 0xFFFFFFFF
+_WAV_HEADER_BYTES = 44
+_RIFF_SIZE_AT, _DATA_SIZE_AT = 4, 40   # where _wav_header puts the two sizes
 
 
 def _wav_header(sample_rate: int) -> bytes:
@@ -57,6 +62,28 @@ def _wav_header(sample_rate: int) -> bytes:
         b"fmt ", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16,  # PCM, mono, byte rate, align, bits
         b"data", _UNKNOWN_SIZE,
     )
+
+
+def wav_size_fields(length: int) -> list[tuple[int, bytes]]:
+    """For a complete WAV file of ``length`` bytes made by ``StreamingAudioWriter``: each (offset, bytes)
+    to write over its header so the RIFF and data sizes are the true ones instead of "unknown". Empty
+    when ``length`` is no whole file of ours (shorter than the header) or too long for 32-bit sizes
+    (the sizes then stay unknown, which players read as "to the end of the file")."""
+    riff_size, data_size = length - 8, length - _WAV_HEADER_BYTES
+    if data_size < 0 or riff_size > _UNKNOWN_SIZE:
+        return []
+    return [(_RIFF_SIZE_AT, struct.pack("<I", riff_size)), (_DATA_SIZE_AT, struct.pack("<I", data_size))]
+
+
+def complete_file(fmt: str, data: bytes) -> bytes:
+    """The whole file ``data`` (everything a writer returned) as it is sent when it is complete before
+    it leaves: a WAV with its true sizes; any other format unchanged."""
+    if fmt != "wav":
+        return data
+    patched = bytearray(data)
+    for offset, field in wav_size_fields(len(data)):
+        patched[offset:offset + len(field)] = field
+    return bytes(patched)
 
 
 class _Sink:

@@ -1,18 +1,20 @@
 """Voice resolution for a speech request: which voice, pack, pace and G2P each segment is spoken with.
 
-``resolve_voice`` turns a voice spec (a name, an OpenAI name, a mix) into the version's pack, and
-says when a name belongs to another model version. ``Voicings`` applies the request's aliases and
-rates to each segment's spec, once per distinct pair, and hands the planner the ``Voicing``.
+``resolve_voice`` turns a voice spec (a name, an OpenAI name, a readable name such as "Heart" that a
+voice picker shows, a mix) into the version's pack, and says when a name belongs to another model
+version. ``Voicings`` applies the request's aliases and rates to each segment's spec, once per distinct
+pair, and hands the planner the ``Voicing``.
 """
 from typing import Optional
 
 import anyio
 import torch
 
-from ...core.exceptions import InvalidRequest
+from ...core.exceptions import InvalidRequest, quote
+from ...core.voice_naming import ids_named
 from ...inference.backend import KokoroBackend
 from ...inference.model_manager import ModelManager
-from ...inference.voices import parse_mix
+from ...inference.voices import MixTerm, VoiceLibrary, format_mix, parse_mix
 from ...structures.schemas import SpeechRequest, VoiceAlias
 from ..text_processing.pipeline import Voicing
 from ..text_processing.segments import SpeechSegment
@@ -28,6 +30,9 @@ async def resolve_voice(manager: ModelManager, backend: KokoroBackend, spec: str
     except InvalidRequest as exc:
         if exc.code != "voice_not_found":
             raise
+        by_id = _ids_for_readable_names(spec, backend.voices)
+        if by_id != spec:
+            return await anyio.to_thread.run_sync(backend.voices.resolve, by_id)
         terms = parse_mix(backend.voices.openai_names.get(spec.strip(), spec))
         own = set(backend.voices.names())
         foreign = {t.name: manager.versions_with_voice(t.name) for t in terms if t.name not in own}
@@ -40,6 +45,25 @@ async def resolve_voice(manager: ModelManager, backend: KokoroBackend, spec: str
             f"{'; voices cannot be mixed across model versions' if mixing else ''}. "
             f"{backend.spec.model_id} voices: {', '.join(sorted(own))}",
             param="voice", code="voice_not_in_model") from exc
+
+
+def _ids_for_readable_names(spec: str, library: VoiceLibrary) -> str:
+    """``spec`` with each readable name ("Heart", as voice pickers show and send back) replaced by the id
+    of the one voice of this version that has it (af_heart); unchanged where nothing is replaced. A name
+    several voices share is a 400 that lists their ids."""
+    try:
+        terms = parse_mix(spec)
+    except InvalidRequest:
+        return spec
+    own = library.names()
+    replaced = []
+    for term in terms:
+        ids = [] if term.name in own or term.name in library.openai_names else ids_named(term.name, own)
+        if len(ids) > 1:
+            raise InvalidRequest(f"voice {quote(term.name)} is the name of {len(ids)} voices: {', '.join(ids)}; "
+                                 "send one of these ids", param="voice", code="ambiguous_voice")
+        replaced.append(MixTerm(ids[0], term.weight) if ids else term)
+    return format_mix(replaced) if replaced != terms else spec
 
 
 class Voicings:
