@@ -43,10 +43,12 @@ def model_dir(v1_model_dir, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def server(model_dir, tmp_path_factory):
-    """The shared server: v1.0 by default, v0.19 preloaded beside it."""
+    """The shared server: v1.0 by default, v0.19 preloaded beside it; model-free (``tests.support.model_free``:
+    real text path, scheduler and encoders, tones instead of a forward). Tests of the network's own output
+    (the pinned hashes, seeded isolation) start a server with the tiny random model."""
     # 16-client tests run against it: above the default MAX_ACTIVE_REQUESTS of 10 (tested on its own)
     proc = ServerProcess(model_dir, tmp_path_factory.mktemp("logs") / "server.log", preload_versions="v0_19",
-                         max_active_requests=64).start()
+                         max_active_requests=64, model_free=True).start()
     yield proc
     proc.stop()
 

@@ -23,7 +23,7 @@ from .inference.chunk_cache import ChunkCache
 from .inference.engine import SynthesisEngine
 from .inference.faulty_backend import build_faulty_backend
 from .inference.memory import GpuMemoryGuard
-from .inference.model_manager import ModelManager, build_backend
+from .inference.model_manager import BackendBuilder, ModelManager, build_backend
 from .inference.scheduler import InferenceScheduler, resolve_batch_size
 from .routers import metrics
 from .routers.mount import mount_routes
@@ -64,7 +64,9 @@ def build_scheduler(settings: Settings, device: str, memory_guard: GpuMemoryGuar
         half_precision=settings.half_precision and device == "cuda", memory_guard=memory_guard)
 
 
-def create_app(settings: Optional[Settings] = None) -> FastAPI:
+def create_app(settings: Optional[Settings] = None, *, backend_builder: Optional[BackendBuilder] = None) -> FastAPI:
+    """The whole app for ``settings`` (the environment's by default). ``backend_builder`` builds each model
+    version (``build_backend`` by default; the tests wire a network-free one for HTTP-surface tests)."""
     settings = settings or get_settings()
     configure_logging(settings)
     check_versions(settings)
@@ -75,7 +77,7 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     state = app.state
     state.settings = settings
     # FAULT_INJECTION=true (tests only): a backend that fails the chunks carrying a fault marker
-    builder = build_faulty_backend if settings.fault_injection else build_backend
+    builder = backend_builder or (build_faulty_backend if settings.fault_injection else build_backend)
     state.manager = ModelManager(settings, builder=builder, warm_up=lambda backend: state.warm_up.backend(backend))
     state.admission = Admission()
     state.memory_guard = GpuMemoryGuard(settings.gpu_memory_clear_threshold)

@@ -5,7 +5,7 @@ import httpx
 import pytest
 
 from tests.support.http_calls import metric
-from tests.support.server import ServerProcess
+from tests.support.server import AppServer, ServerProcess
 from tests.support.waiting import eventually
 
 
@@ -39,8 +39,18 @@ def test_every_audio_endpoint_carries_seed_and_version_headers(server, endpoint,
     assert len(r.content) > 0
 
 
+@pytest.fixture(scope="module")
+def network_server(v1_model_dir):
+    """The tiny model with its network: a chunk takes long enough that leaving mid-stream drops queued work
+    (the shared server's model-free chunks are all done before the client can leave)."""
+    proc = AppServer(v1_model_dir).start()
+    yield proc
+    proc.stop()
+
+
 @pytest.mark.parametrize("endpoint", ["speech", "phonemes", "captioned"])
-def test_leaving_mid_stream_frees_the_request_on_every_audio_endpoint(server, endpoint):
+def test_leaving_mid_stream_frees_the_request_on_every_audio_endpoint(network_server, endpoint):
+    server = network_server
     path, body = _bodies(long_text(f"{endpoint} leaving"), phoneme_repeats=40)[endpoint]
     dropped_before = metric(server, 'kokoro_chunks_total{outcome="dropped"}')
     with httpx.stream("POST", server.url + path, json={**body, "stream": True}, timeout=120) as r:

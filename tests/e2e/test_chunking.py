@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from tests.support.http_calls import metric
-from tests.support.server import AppServer, ServerProcess
+from tests.support.server import AppServer
 
 DONE = 'kokoro_chunks_total{outcome="done"}'
 REPLY = "Sure! Your parcel left the depot this morning and should reach you on Thursday."
@@ -28,7 +28,7 @@ def chunks_for(server, text: str, seed: int) -> int:
 
 @pytest.fixture(scope="module")
 def unramped(v1_model_dir):
-    proc = AppServer(v1_model_dir, first_chunk_min_tokens=0, chunk_ramp=0).start()
+    proc = AppServer(v1_model_dir, model_free=True, first_chunk_min_tokens=0, chunk_ramp=0).start()
     yield proc
     proc.stop()
 
@@ -43,8 +43,6 @@ def test_later_chunks_ramp_up(server, unramped):
     assert ramped > flat >= 2
 
 
-def test_bad_chunk_settings_stop_start_up(v1_model_dir, tmp_path):
-    proc = ServerProcess(v1_model_dir, tmp_path / "server.log", chunk_ramp=0.5)
-    with pytest.raises(RuntimeError, match="CHUNK_RAMP"):
-        proc.start(timeout=60)
-    proc.stop()
+def test_bad_chunk_settings_stop_start_up(v1_model_dir):
+    with pytest.raises(ValueError, match="CHUNK_RAMP"):
+        AppServer(v1_model_dir, model_free=True, chunk_ramp=0.5).start(timeout=60)

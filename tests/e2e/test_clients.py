@@ -17,7 +17,7 @@ SPEECH = {"input": "Hello.", "voice": "af_heart", "response_format": "pcm"}
 @pytest.fixture(scope="module")
 def plain(model_dir):
     """Both versions on disk, only the default (v1.0) built and warmed."""
-    proc = AppServer(model_dir, body_read_timeout_s=2).start()
+    proc = AppServer(model_dir, model_free=True, body_read_timeout_s=2).start()
     yield proc
     proc.stop()
 

@@ -8,7 +8,7 @@ from tests.support.server import AppServer
 
 @pytest.fixture(scope="module")
 def small(v1_model_dir):
-    proc = AppServer(v1_model_dir, max_input_chars=100).start()
+    proc = AppServer(v1_model_dir, model_free=True, max_input_chars=100).start()
     yield proc
     proc.stop()
 
@@ -36,7 +36,7 @@ def test_phonemize_stops_at_the_request_timeout(v1_model_dir):
 
 
 def test_dev_routes_can_be_turned_off(v1_model_dir):
-    proc = AppServer(v1_model_dir, enable_dev_routes="false").start()
+    proc = AppServer(v1_model_dir, model_free=True, enable_dev_routes="false").start()
     try:
         for path in ("/dev/phonemize", "/dev/generate_from_phonemes", "/dev/captioned_speech"):
             assert_envelope(httpx.post(proc.url + path, json={"text": "hi"}, timeout=30), 404)

@@ -4,13 +4,14 @@ import threading
 import time
 
 import httpx
+import pytest
 
-from tests.support.server import AppServer, ServerProcess
+from tests.support.server import AppServer
 
 
 def test_a_fifo_in_the_download_folder_freezes_nothing(v1_model_dir, tmp_path):
     folder = tmp_path / "downloads"
-    proc = AppServer(v1_model_dir, temp_file_dir=folder).start()
+    proc = AppServer(v1_model_dir, model_free=True, temp_file_dir=folder).start()
     try:
         name = "speech_" + "ab" * 16 + ".mp3"
         os.mkfifo(folder / name)
@@ -37,18 +38,18 @@ def test_a_folder_others_can_write_stops_start_up_with_the_setting_named(v1_mode
     folder = tmp_path / "shared-downloads"
     folder.mkdir()
     os.chmod(folder, 0o777)
-    proc = ServerProcess(v1_model_dir, tmp_path / "server.log", temp_file_dir=folder).start(wait=False)
+    proc = AppServer(v1_model_dir, model_free=True, temp_file_dir=folder)
     try:
-        assert proc.proc.wait(120) == 1
-        log = proc.log()
-        assert "TEMP_FILE_DIR" in log and "writable by others" in log
+        with pytest.raises(RuntimeError, match="stopped during start-up") as stopped:
+            proc.start(timeout=60)
+        assert "TEMP_FILE_DIR" in str(stopped.value) and "writable by others" in str(stopped.value)
     finally:
         proc.stop()
 
 
 def test_a_new_folder_is_created_private(v1_model_dir, tmp_path):
     folder = tmp_path / "new" / "downloads"
-    proc = AppServer(v1_model_dir, temp_file_dir=folder).start()
+    proc = AppServer(v1_model_dir, model_free=True, temp_file_dir=folder).start()
     try:
         assert (folder.stat().st_mode & 0o777) == 0o700
     finally:

@@ -10,7 +10,8 @@ from tests.support.waiting import eventually
 
 @pytest.fixture(scope="module")
 def idle_server(model_dir, tmp_path_factory):
-    proc = ServerProcess(model_dir, tmp_path_factory.mktemp("idle") / "server.log", idle_unload_s=1).start()
+    proc = ServerProcess(model_dir, tmp_path_factory.mktemp("idle") / "server.log", model_free=True,
+                         idle_unload_s=1).start()
     yield proc
     proc.stop()
 

@@ -22,7 +22,7 @@ def speech_records(proc) -> list[dict]:
 
 
 def test_json_lines_carry_the_request_fields_and_never_the_text(v1_model_dir, tmp_path):
-    proc = ServerProcess(v1_model_dir, tmp_path / "server.log", log_json="true").start()
+    proc = ServerProcess(v1_model_dir, tmp_path / "server.log", model_free=True, log_json="true").start()
     try:
         r = httpx.post(proc.url + "/v1/audio/speech", headers={"X-Request-ID": "soak-42"}, timeout=60,
                        json={"input": SECRET, "voice": "af_bella", "response_format": "pcm", "stream": False})
@@ -48,7 +48,7 @@ def test_json_lines_carry_the_request_fields_and_never_the_text(v1_model_dir, tm
 
 
 def test_log_input_text_puts_the_text_in_the_line(v1_model_dir, tmp_path):
-    proc = ServerProcess(v1_model_dir, tmp_path / "server.log", log_input_text="true").start()
+    proc = ServerProcess(v1_model_dir, tmp_path / "server.log", model_free=True, log_input_text="true").start()
     try:
         r = httpx.post(proc.url + "/v1/audio/speech", timeout=60,
                        json={"input": SECRET, "voice": "af_heart", "response_format": "pcm"})

@@ -11,7 +11,7 @@ from tests.support.server import AppServer
 
 @pytest.fixture(scope="module")
 def narrowed(v1_model_dir):
-    proc = AppServer(v1_model_dir, cors_origins="http://good.example").start()
+    proc = AppServer(v1_model_dir, model_free=True, cors_origins="http://good.example").start()
     yield proc
     proc.stop()
 

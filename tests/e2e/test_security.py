@@ -9,7 +9,7 @@ from tests.support.server import AppServer
 
 @pytest.fixture(scope="module")
 def locked(v1_model_dir):
-    proc = AppServer(v1_model_dir, api_keys="key-one, key-two", max_request_bytes=4096).start()
+    proc = AppServer(v1_model_dir, model_free=True, api_keys="key-one, key-two", max_request_bytes=4096).start()
     yield proc
     proc.stop()
 

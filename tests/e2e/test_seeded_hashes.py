@@ -1,6 +1,6 @@
 """Seeded outputs pinned by hash: a refactor that changes what users hear, by one sample, fails here.
 
-The shared server runs the tiny random models of ``tests/conftest.py`` (seeded weights), so the same
+This module's server runs the tiny random models of ``tests/conftest.py`` (seeded weights), so the same
 request with the same ``seed`` gives the same PCM bytes on the same torch build and CPU kernel family.
 Float kernels differ between instruction sets (AVX2 vs AVX-512, AMX for bfloat16), torch releases and
 engines (ENGINE: auto picks torch-bf16 on CPUs with AVX512_BF16 or AMX), so the pinned hashes are keyed
@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from api.src.inference.engines import BF16_FLAGS, cpu_flags
+from tests.support.server import AppServer
 
 CASES = {
     "v1_plain": {"input": "The quick brown fox jumps over the lazy dog. It was a bright, cold day!",
@@ -81,7 +82,16 @@ def captioned_hash(server) -> str:
     return hashlib.sha256(body["audio"].encode() + words).hexdigest()
 
 
-def test_seeded_outputs_match_their_pinned_hashes(server):
+@pytest.fixture(scope="module")
+def network_server(model_dir):
+    """The tiny random models with their networks (the shared server is model-free), v0.19 built too."""
+    proc = AppServer(model_dir, preload_versions="v0_19").start()
+    yield proc
+    proc.stop()
+
+
+def test_seeded_outputs_match_their_pinned_hashes(network_server):
+    server = network_server
     observed = {name: speech_hash(server, body) for name, body in CASES.items()}
     observed["captioned"] = captioned_hash(server)
     # Determinism first: the same requests again give the same bytes (holds on any machine).

@@ -10,7 +10,7 @@ from tests.support.server import AppServer
 
 @pytest.fixture(scope="module")
 def guarded(v1_model_dir):
-    proc = AppServer(v1_model_dir, max_active_requests=4, body_read_timeout_s=3).start()
+    proc = AppServer(v1_model_dir, model_free=True, max_active_requests=4, body_read_timeout_s=3).start()
     yield proc
     proc.stop()
 

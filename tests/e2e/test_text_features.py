@@ -51,7 +51,7 @@ def test_voice_tags_need_permission(server):
 
 
 def test_server_can_forbid_voice_tags(model_dir):
-    proc = AppServer(model_dir, allow_voice_tags="false").start()
+    proc = AppServer(model_dir, model_free=True, allow_voice_tags="false").start()
     try:
         assert_envelope(speech(proc, input="[voice:af_bella] Hello.", allow_voice_tags=True), 403, "allow_voice_tags")
         assert speech(proc, input="Hello [pause:0.2s] there.").status_code == 200   # pauses stay allowed

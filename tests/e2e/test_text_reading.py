@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.support.http_calls import assert_envelope, captioned, pcm
-from tests.support.server import AppServer, ServerProcess
+from tests.support.server import AppServer
 
 
 def phonemize(server, **body) -> dict:
@@ -72,7 +72,7 @@ def speak_raw(server, model, voice, text, pronunciations) -> httpx.Response:
 def test_server_pronunciations_file(model_dir, tmp_path):
     path = tmp_path / "pronunciations.json"
     path.write_text(json.dumps({"Kokoro": "/bˈæn/", "Ann": "Banana"}), encoding="utf-8")
-    proc = AppServer(model_dir, pronunciations_file=str(path)).start()
+    proc = AppServer(model_dir, model_free=True, pronunciations_file=str(path)).start()
     try:
         assert np.array_equal(pcm(proc, input="Kokoro and Ann."), pcm(proc, input="[Kokoro](/bˈæn/) and Banana."))
         overridden = pcm(proc, input="Kokoro and Ann.", pronunciations={"ann": "Anne"})
@@ -82,7 +82,5 @@ def test_server_pronunciations_file(model_dir, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"Kokoro": ', encoding="utf-8")
     for broken in (bad, tmp_path / "missing.json"):
-        proc = ServerProcess(model_dir, tmp_path / "bad.log", pronunciations_file=str(broken))
-        with pytest.raises(RuntimeError, match="PRONUNCIATIONS_FILE"):
-            proc.start(timeout=60)
-        proc.stop()
+        with pytest.raises(ValueError, match="PRONUNCIATIONS_FILE"):   # create_app refuses it
+            AppServer(model_dir, model_free=True, pronunciations_file=str(broken)).start(timeout=60)

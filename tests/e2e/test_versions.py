@@ -91,7 +91,7 @@ def test_v0_19_language_is_english_only(server):
 
 
 def test_lazy_build_once_and_unload(model_dir):
-    proc = AppServer(model_dir, allow_model_unload="true").start()
+    proc = AppServer(model_dir, model_free=True, allow_model_unload="true").start()
     try:
         card = httpx.get(proc.url + "/v1/models/kokoro-v0_19").json()
         assert card["state"] == "not_loaded"
@@ -130,7 +130,7 @@ def test_lazy_build_once_and_unload(model_dir):
 
 
 def test_missing_version_answers_503_while_the_other_serves(v1_model_dir):
-    proc = AppServer(v1_model_dir, preload_versions="v0_19").start()
+    proc = AppServer(v1_model_dir, model_free=True, preload_versions="v0_19").start()
     try:
         r = speech(proc, model="kokoro-v0_19", input="Hello.", voice="af")
         error = assert_envelope(r, 503)

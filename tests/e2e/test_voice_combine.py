@@ -54,7 +54,7 @@ def saving_server(v1_model_dir, tmp_path_factory):
             shutil.copytree(item, root / "v1_0" / "voices")
         else:
             (root / "v1_0" / item.name).symlink_to(item)
-    proc = AppServer(root, allow_voice_save="true",
+    proc = AppServer(root, model_free=True, allow_voice_save="true",
                      normalize_voice_weights="false").start()
     proc.model_dir = root
     yield proc

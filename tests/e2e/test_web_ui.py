@@ -413,7 +413,7 @@ def test_no_key_field_when_the_server_needs_none(page, server):
 
 @pytest.fixture(scope="module")
 def locked(v1_model_dir):
-    proc = AppServer(v1_model_dir, api_keys="web-key").start()
+    proc = AppServer(v1_model_dir, model_free=True, api_keys="web-key").start()
     yield proc
     proc.stop()
 

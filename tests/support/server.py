@@ -47,7 +47,11 @@ class ServerProcess:
     NEW_SESSION = False   # True: the child in a session of its own (a terminal's Ctrl-C does not reach it)
 
     def __init__(self, model_dir: Path, log_path: Path, *, app: str = "api.src.main:app",
-                 uvicorn_args: tuple[str, ...] = (), bind_port: Optional[int] = None, **settings):
+                 uvicorn_args: tuple[str, ...] = (), bind_port: Optional[int] = None, model_free: bool = False,
+                 **settings):
+        """``model_free``: the app built by ``tests.support.model_free:app`` (versions without a network)."""
+        if model_free:
+            app, uvicorn_args = "tests.support.model_free:app", ("--factory", *uvicorn_args)
         self.port = bind_port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -149,9 +153,11 @@ class AppServer:
     do signals (not installed off the main thread).
     """
 
-    def __init__(self, model_dir: Path, **settings):
+    def __init__(self, model_dir: Path, *, model_free: bool = False, **settings):
+        """``model_free``: each version built without its network (``tests.support.model_free``)."""
         from api.src.core.config import Settings
 
+        self.model_free = model_free
         self.settings = Settings(_env_file=None, model_dir=model_dir, **{"torch_threads": 2, **settings})
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
@@ -168,7 +174,11 @@ class AppServer:
         from api.src.main import create_app
 
         os._exit = _exit_in_process
-        self.app = create_app(self.settings)
+        builder = None
+        if self.model_free:
+            from tests.support.model_free import build_model_free_backend
+            builder = build_model_free_backend
+        self.app = create_app(self.settings, backend_builder=builder)
         _LogLines.running.append(self)
         _LogLines.install()
         config = uvicorn.Config(self.app, log_level="warning", lifespan="on", timeout_graceful_shutdown=5)

@@ -92,17 +92,26 @@ def resolve_device(setting: str) -> str:
     return setting
 
 
+# (spec, settings, device, engine) -> a built version; ``build_backend`` unless the app is wired otherwise
+BackendBuilder = Callable[[VersionSpec, Settings, str, str], KokoroBackend]
+
+
 def build_backend(spec: VersionSpec, settings: Settings, device: str, engine: str,
                   backend_class: type[KokoroBackend] = KokoroBackend) -> KokoroBackend:
     """Load one version from MODEL_DIR (blocking: call it off the event loop), as a ``backend_class``,
     prepared for ``engine`` (an engine name the manager chose, ``engines.choose_engine``)."""
     config = spec.load_config(spec.config_path(settings.model_dir))
     model = apply_engine(load_kmodel(spec, config, spec.weights_path(settings.model_dir)).to(device).eval(), engine)
-    openai_names = load_openai_voice_map(spec.version, settings.openai_voice_map)
-    voices = VoiceLibrary(spec.voices_dir(settings.model_dir), spec.voice_rows, openai_names,
-                          normalize_weights=settings.normalize_voice_weights,
-                          saved_folder=spec.saved_voices_dir(settings.model_dir))
-    return backend_class(spec, model, config, voices, device)
+    return backend_class(spec, model, config, load_voices(spec, settings), device)
+
+
+def load_voices(spec: VersionSpec, settings: Settings) -> VoiceLibrary:
+    """The version's voice library in MODEL_DIR: its packs, saved mixes and the OpenAI voice names
+    (OPENAI_VOICE_MAP over the packaged map)."""
+    return VoiceLibrary(spec.voices_dir(settings.model_dir), spec.voice_rows,
+                        load_openai_voice_map(spec.version, settings.openai_voice_map),
+                        normalize_weights=settings.normalize_voice_weights,
+                        saved_folder=spec.saved_voices_dir(settings.model_dir))
 
 
 class ModelManager:
