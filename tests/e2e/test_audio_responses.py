@@ -73,5 +73,8 @@ def test_the_app_factory_serves(v1_model_dir, tmp_path):
         r = httpx.post(proc.url + "/v1/audio/speech", timeout=120,
                        json={"input": "Built by the factory.", "voice": "af_heart", "response_format": "wav"})
         assert r.status_code == 200 and r.content[:4] == b"RIFF"
+        log = proc.log()   # the address it really bound, not the PORT default
+        assert f"ready: http://127.0.0.1:{proc.port} (device" in log and ":8880" not in log, log
+        assert f"web UI: http://127.0.0.1:{proc.port}/web/" in log
     finally:
         proc.stop()

@@ -21,7 +21,7 @@ def webui_server(v1_model_dir, tmp_path_factory):
         (root / "v1_0" / name).symlink_to(source / name)
     for voice, pack in zip(VOICES, ("af_heart", "af_bella", "am_adam", "af_sky", "af_nova"), strict=True):
         (root / "v1_0" / "voices" / f"{voice}.pt").symlink_to(source / "voices" / f"{pack}.pt")
-    proc = AppServer(root).start()
+    proc = AppServer(root, model_free=True).start()
     yield proc
     proc.stop()
 

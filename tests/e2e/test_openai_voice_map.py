@@ -14,7 +14,7 @@ SPEECH = {"input": "Hello there.", "response_format": "pcm", "seed": 11}
 def mapped(model_dir, tmp_path_factory):
     path = tmp_path_factory.mktemp("voice-map") / "voices.json"
     path.write_text(json.dumps({"_comment": "mine", "v1_0": {"alloy": "am_adam", "echo": "af_bella(2)+af_sky(1)"}}))
-    proc = AppServer(model_dir, openai_voice_map=str(path)).start()
+    proc = AppServer(model_dir, model_free=True, openai_voice_map=str(path)).start()
     yield proc
     proc.stop()
 

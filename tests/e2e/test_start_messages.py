@@ -17,7 +17,7 @@ from tests.support.server import AppServer, ServerProcess
 @pytest.fixture(scope="module")
 def v1_only(v1_model_dir):
     """v1.0 on disk, v0.19 not."""
-    proc = AppServer(v1_model_dir).start()
+    proc = AppServer(v1_model_dir, model_free=True).start()
     yield proc
     proc.stop()
 
@@ -41,11 +41,10 @@ def test_empty_and_whitespace_input_get_one_message(v1_only, text):
     assert (error["code"], error["message"]) == ("empty_input", "input is empty")
 
 
-@pytest.mark.parametrize("app, args", [("api.src.main:app", ()), ("api.src.main:create_app", ("--factory",))],
-                         ids=["uvicorn", "factory"])
-def test_uvicorn_cli_logs_the_address_it_bound(model_dir, tmp_path, app, args):
-    """README's `uvicorn api.src.main:app --port 8895`: PORT is unset (8880 by default), the log names 8895's stand-in."""
-    proc = ServerProcess(model_dir, tmp_path / "server.log", app=app, uvicorn_args=args).start()
+def test_uvicorn_cli_logs_the_address_it_bound(model_dir, tmp_path):
+    """README's `uvicorn api.src.main:app --port 8895`: PORT is unset (8880 by default), the log names 8895's stand-in.
+    (`--factory`: tests/e2e/test_audio_responses.py::test_the_app_factory_serves checks the same lines.)"""
+    proc = ServerProcess(model_dir, tmp_path / "server.log").start()
     try:
         log = proc.log()
         assert f"ready: http://127.0.0.1:{proc.port} (device" in log, log

@@ -18,7 +18,7 @@ UNKNOWN = 0xFFFFFFFF
 
 @pytest.fixture(scope="module")
 def app(model_dir, tmp_path_factory):
-    proc = AppServer(model_dir, temp_file_dir=tmp_path_factory.mktemp("downloads"), enable_dev_routes=True).start()
+    proc = AppServer(model_dir, model_free=True, temp_file_dir=tmp_path_factory.mktemp("downloads"), enable_dev_routes=True).start()
     yield proc
     proc.stop()
 
