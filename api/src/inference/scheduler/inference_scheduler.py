@@ -27,7 +27,8 @@ class InferenceScheduler:
     """Owns the inference thread and the queue of chunk jobs from all open streams.
 
     The defaults (batch 1, fair policy, no work bound) are the plain one-chunk-at-a-time scheduler;
-    the app passes the settings (``first_chunk_tokens``: FIRST_CHUNK_MAX_TOKENS, for admission's wait) (MAX_BATCH_SIZE already resolved by ``resolve_batch_size``) and the
+    the app passes the settings (MAX_BATCH_SIZE already resolved by ``resolve_batch_size``;
+    ``first_chunk_tokens`` is FIRST_CHUNK_MAX_TOKENS, for admission's predicted wait) and the
     process's GPU memory guard (``memory_guard``; default: one at its default threshold).
     """
 
