@@ -87,23 +87,29 @@ class AdmissionPolicy:
         self.throughput = throughput
         self.stats = stats
 
-    def predicted_wait(self, open_requests: Sequence[OpenRequest], tokens: int) -> float:
-        """Seconds the admitted work would delay the first ``tokens`` phonemes of a new request.
+    def turns(self, open_requests: Sequence[OpenRequest], tokens: int, started: bool) -> float:
+        """Seconds until a request is done with ``tokens`` of its work (``started``: its first chunk has run).
 
-        Its first chunk waits only for the first chunks of requests that have not started (oldest
-        first); the rest of it takes turns, and each other request runs at most as much as that rest
-        before it is done, and no more than it has left. With ``first_chunk_tokens`` 0 (no first-chunk
-        priority: the fifo policy) everything takes turns.
+        Unless started, its first chunk waits only for the first chunks of requests that have not
+        started (the fair policy runs first chunks first); the rest takes turns, and each request runs at
+        most as much as that rest before it is done, and no more than it has left. With
+        ``first_chunk_tokens`` 0 (no first-chunk priority: the fifo policy) everything takes turns.
         """
-        first = min(tokens, self.first_chunk_tokens)
+        first = 0 if started else min(tokens, self.first_chunk_tokens)
         work = sum(min(r.remaining_tokens(), first) for r in open_requests if not r.started)
         if tokens > first:
             work += sum(min(r.remaining_tokens(), tokens - first) for r in open_requests)
         return work / self.throughput.tokens_per_s
 
-    def finish_time(self, open_requests: Sequence[OpenRequest], tokens: int) -> float:
-        """Seconds until an open request with ``tokens`` left is done, the others taking turns with it."""
-        return sum(min(r.remaining_tokens(), tokens) for r in open_requests) / self.throughput.tokens_per_s
+    def predicted_wait(self, open_requests: Sequence[OpenRequest], tokens: int) -> float:
+        """Seconds the admitted work would delay the first ``tokens`` phonemes of a new request."""
+        return self.turns(open_requests, tokens, started=False)
+
+    def next_free(self, open_requests: Sequence[OpenRequest], horizon: int = 0) -> float:
+        """Seconds until the first of ``open_requests`` has no more than ``horizon`` phonemes left (0:
+        until the first is done), the others taking turns; only requests with more than that count."""
+        return min((self.turns(open_requests, r.remaining_tokens() - horizon, r.started)
+                    for r in open_requests if r.remaining_tokens() > horizon), default=0.0)
 
     def backlog_seconds(self, open_requests: Sequence[OpenRequest]) -> float:
         """Estimated seconds of worker time to finish every admitted request."""
@@ -114,18 +120,16 @@ class AdmissionPolicy:
         Overloaded (429, Retry-After in whole seconds from the estimate) with code ``queue_full`` or
         ``wait_too_long``."""
         work = estimated_tokens if estimated_tokens > 0 else self.default_estimate_tokens
-        left = sorted(r.remaining_tokens() for r in open_requests)
         if len(open_requests) >= self.max_active_streams:
-            # a place frees when the request with the least left is done
+            # a place frees when the first open request is done
             raise self._refuse("queue_full", f"the server is busy with {len(open_requests)} requests; retry later",
-                               self.finish_time(open_requests, left[0]))
-        longs = [n for n in left if n > START_HORIZON_TOKENS]
-        if work > START_HORIZON_TOKENS and len(longs) >= self.long_slots:
-            # a long place frees when the long request with the least left is down to its last stretch
+                               self.next_free(open_requests))
+        longs = sum(1 for r in open_requests if r.remaining_tokens() > START_HORIZON_TOKENS)
+        if work > START_HORIZON_TOKENS and longs >= self.long_slots:
+            # a long place frees when the first long request is down to its last stretch
             raise self._refuse(
-                "queue_full", f"the server is busy with {len(longs)} long requests (the rest of MAX_ACTIVE_REQUESTS "
-                "is kept for short ones); retry later",
-                self.finish_time(open_requests, longs[0] - START_HORIZON_TOKENS))
+                "queue_full", f"the server is busy with {longs} long requests (the rest of MAX_ACTIVE_REQUESTS "
+                "is kept for short ones); retry later", self.next_free(open_requests, START_HORIZON_TOKENS))
         wait = self.predicted_wait(open_requests, min(work, START_HORIZON_TOKENS))
         if self.max_queue_wait_s > 0 and wait > self.max_queue_wait_s:
             # the others' work drains at about the measured rate
