@@ -14,7 +14,7 @@ requests cannot fill on their own:
   many chapters are being read; a chapter is not refused for being long, only for its start's wait.
 - Count (``queue_full``): at most ``max_active_streams`` (MAX_ACTIVE_REQUESTS) open requests, every
   resource per request bounded; of them, requests with more than ``START_HORIZON_TOKENS`` still to do
-  ("long") hold at most ``long_slots`` (all but a quarter), so long ones queue behind each other while a
+  ("long") hold at most ``long_slots`` (half of them), so long ones queue behind each other while a
   short one still finds a place. Retry-After: when the first request of the kind that would free a
   place should be done, by the same round-robin estimate.
 
@@ -32,9 +32,9 @@ START_HORIZON_TOKENS = 400
 
 
 def long_slots(max_active_streams: int) -> int:
-    """Of ``max_active_streams`` places, how many long requests may hold: all but a quarter (rounded
-    down, so a cap under 4 keeps none aside)."""
-    return max_active_streams - max_active_streams // 4
+    """Of ``max_active_streams`` places, how many long requests may hold: half (rounded up), the other
+    half kept for short ones; a cap under 4 keeps none aside."""
+    return max_active_streams if max_active_streams < 4 else max_active_streams - max_active_streams // 2
 
 
 class ThroughputEstimate:
