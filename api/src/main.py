@@ -61,7 +61,8 @@ def build_scheduler(settings: Settings, device: str, memory_guard: GpuMemoryGuar
         max_batch_size=resolve_batch_size(settings.max_batch_size, device),
         max_batch_tokens=settings.max_batch_tokens, batch_wait_ms=settings.batch_wait_ms,
         max_queue_wait_s=settings.max_queue_wait_s, policy=settings.scheduling_policy,
-        half_precision=settings.half_precision and device == "cuda", memory_guard=memory_guard)
+        half_precision=settings.half_precision and device == "cuda", first_chunk_tokens=settings.first_chunk_max_tokens,
+        memory_guard=memory_guard)
 
 
 def create_app(settings: Optional[Settings] = None, *, backend_builder: Optional[BackendBuilder] = None) -> FastAPI:

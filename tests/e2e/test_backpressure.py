@@ -1,5 +1,7 @@
 """Backpressure by estimated work: with MAX_QUEUE_WAIT_S tiny, requests that arrive while a long one
-runs are refused at once (429, Retry-After, OpenAI envelope); the accepted one completes."""
+runs are refused at once (429, Retry-After, OpenAI envelope); the accepted one completes. The latecomers
+are longer than a first chunk: a first chunk alone runs before the long one's turns (the fair policy),
+so only the rest of their start waits behind it."""
 import asyncio
 import io
 
@@ -30,7 +32,7 @@ def test_predicted_wait_over_the_bound_is_refused_and_accepted_work_finishes(v1_
                     body = long.aiter_raw()
                     first = await body.__anext__()          # admitted and running
                     others = await asyncio.gather(*[
-                        http.post("/v1/audio/speech", json={"input": f"Latecomer {i} with several words in it.",
+                        http.post("/v1/audio/speech", json={"input": f"Latecomer {i} with several words in it. " * 6,
                                                             "voice": "am_adam", "response_format": "wav"})
                         for i in range(3)])
                     rest = b"".join([chunk async for chunk in body])

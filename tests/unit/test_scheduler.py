@@ -1,5 +1,6 @@
 """InferenceScheduler's policy and bookkeeping, with a stand-in backend that records what ran."""
 import asyncio
+import math
 import threading
 
 import numpy as np
@@ -416,7 +417,7 @@ def test_admission_by_estimated_work():
         scheduler.open_stream(backend, estimated_tokens=100)             # 1 s
         scheduler.open_stream(backend, estimated_tokens=100)             # 2 s: not over the bound
         with pytest.raises(Overloaded) as more:
-            scheduler.open_stream(backend, estimated_tokens=150)         # (150 + 100 + 100) / 100 = 3.5 s
+            scheduler.open_stream(backend, estimated_tokens=150)         # first chunks 3 x 100, then 50 + 2 x 50: 4.5 s
         scheduler.open_stream(backend, estimated_tokens=1)               # 0.03 s: fits, and fills the 4 slots
         with pytest.raises(Overloaded) as full:
             scheduler.open_stream(backend, estimated_tokens=1)
@@ -425,7 +426,7 @@ def test_admission_by_estimated_work():
     big, more, full, stats = run(main())
     assert big.code == more.code == "wait_too_long" and http_error(big).status_code == 429
     assert http_error(big).headers["Retry-After"] == "2"        # ceil(4 - 2)
-    assert http_error(more).headers["Retry-After"] == "2"       # ceil(3.5 - 2)
+    assert http_error(more).headers["Retry-After"] == "3"       # ceil(4.5 - 2)
     assert full.code == "queue_full" and int(http_error(full).headers["Retry-After"]) >= 1
     assert stats.rejections == {"queue_full": 1, "wait_too_long": 2}
     assert stats.active_streams == 4
@@ -446,6 +447,40 @@ def test_a_long_request_is_admitted_beside_another_long_one():
 
     assert START_HORIZON_TOKENS == 400
     assert http_error(run(main())).headers["Retry-After"] == "3"   # ceil(800 / 100 - 5)
+
+
+def test_long_requests_leave_half_of_the_places_to_short_ones():
+    """MAX_ACTIVE_REQUESTS long requests cannot take every place: past half of it a long one is
+    refused (queue_full, Retry-After from when the soonest long one is near its end) while a short one is
+    admitted, and its wait counts only the first chunks still waiting to run, not the chapters in turn."""
+    from api.src.inference.scheduler.admission import long_slots
+
+    async def main():
+        scheduler = InferenceScheduler(10, lookahead=2, max_queue_wait_s=30.0, throughput_prior=100.0)
+        backend = LabelBackend()
+        chapters = [scheduler.open_stream(backend, estimated_tokens=20_000 + k) for k in range(5)]
+        for lane in scheduler._queue.lanes():
+            lane.started = True                                         # each is reading its chapter
+        with pytest.raises(Overloaded) as long:
+            scheduler.open_stream(backend, estimated_tokens=5_000)
+        waits = [scheduler.admission.predicted_wait(scheduler._queue.lanes(), 30)]
+        scheduler.open_stream(backend, estimated_tokens=30)             # a short one: admitted
+        waits.append(scheduler.admission.predicted_wait(scheduler._queue.lanes(), 30))
+        for _ in range(4):
+            scheduler.open_stream(backend, estimated_tokens=30)
+        with pytest.raises(Overloaded) as full:
+            scheduler.open_stream(backend, estimated_tokens=30)         # the hard cap still holds
+        chapters[0].close()
+        scheduler.open_stream(backend, estimated_tokens=5_000)          # a long place came back
+        return long.value, full.value, waits
+
+    long, full, waits = run(main())
+    assert [long_slots(n) for n in (1, 2, 3, 4, 5, 10, 64)] == [1, 2, 3, 2, 3, 5, 32]
+    assert long.code == "queue_full" and "long requests" in str(long)
+    # the soonest long one (20000 left) gets to its last 400 after 19600 of its own and as much of each other
+    assert http_error(long).headers["Retry-After"] == str(math.ceil(5 * 19_600 / 100))
+    assert waits == [0.0, 0.3]           # nothing ahead of a first chunk but the other short one's
+    assert full.code == "queue_full" and "busy with 10 requests" in str(full)
 
 
 def test_throughput_estimate_follows_measurements():

@@ -1,11 +1,15 @@
-"""Work requests at the door: their body deadline, the count of those in flight, and the shutdown drain.
+"""Work requests at the door: their body deadline, the count of those in flight, the clients that leave
+or stop reading, and the shutdown drain.
 
 The cap on requests served at once is the scheduler's admission (MAX_ACTIVE_REQUESTS), the one place
 that decides a 429; this only counts, so that the drain knows when the worker is idle."""
 import asyncio
 import json
 
+from loguru import logger
+
 from .asgi import WORK_PREFIXES, read_body, replay, send_error
+from .client_watch import serve_watched
 
 
 class Admission:
@@ -21,6 +25,8 @@ class Admission:
         self.draining = False
         self.refused_draining = 0   # 503: shutting down
         self.body_timeouts = 0      # 408: the body did not arrive in time
+        self.clients_gone = 0       # work cancelled: the client disconnected before its answer was complete
+        self.clients_cut = 0        # work cancelled: the client took no part of its answer for SLOW_READER_TIMEOUT_S
         self.tasks: set = set()     # the tasks serving admitted requests
 
 
@@ -33,13 +39,19 @@ class AdmissionMiddleware:
     then stalls holds nothing. Everything else passes uncounted. While draining (SIGTERM), any request but
     the probes gets 503 + Retry-After, and readiness (``/health``) answers 503 "draining" so that a load
     balancer stops sending; liveness stays as it is. Every refusal is an OpenAI envelope.
+
+    A counted request is served watched (``client_watch``): if its client disconnects before the answer is
+    complete, or takes no part of it for ``send_timeout_s`` (SLOW_READER_TIMEOUT_S), its work is cancelled
+    at once (job closed, place in admission freed) and, for the second, the connection closed.
     """
 
     def __init__(self, app, admission: Admission, work_prefixes: tuple[str, ...] = WORK_PREFIXES,
-                 probe_prefixes: tuple[str, ...] = ("/health", "/metrics"), body_timeout_s: float = 15.0):
+                 probe_prefixes: tuple[str, ...] = ("/health", "/metrics"), body_timeout_s: float = 15.0,
+                 send_timeout_s: float = 60.0):
         self.app = app
         self.admission = admission
         self.body_timeout_s = body_timeout_s
+        self.send_timeout_s = send_timeout_s
         self.work_prefixes = work_prefixes
         self.probe_prefixes = probe_prefixes
 
@@ -72,7 +84,6 @@ class AdmissionMiddleware:
                                     "(BODY_READ_TIMEOUT_S)", "body_timeout", [(b"connection", b"close")])
         if body is None:   # the client left (or the body limit refused it) before its body was complete
             return
-        receive = replay(body, receive)
         task = asyncio.current_task()
         assert task is not None   # an ASGI call always runs in a task
         adm.inflight += 1
@@ -85,7 +96,14 @@ class AdmissionMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, tracking_send)
+            outcome = await serve_watched(self.app, scope, replay(body, receive), receive, tracking_send,
+                                          self.send_timeout_s)
+            if outcome == "gone":
+                adm.clients_gone += 1
+            elif outcome == "cut":
+                adm.clients_cut += 1
+                logger.warning("the client took no audio for {:g} s (SLOW_READER_TIMEOUT_S): its request is "
+                               "cancelled and the connection closed", self.send_timeout_s)
         except asyncio.CancelledError:
             # Only the drain's abort cancels us on purpose: answer 503 if nothing was sent yet;
             # otherwise propagate, so the server drops the connection (never a clean truncated file).

@@ -17,10 +17,11 @@ def install_middleware(app: FastAPI, settings: Settings, admission: Admission,
                        public_prefixes: tuple[str, ...] = ("/health",)) -> None:
     """Add the stack to ``app``. The last added runs first: ids for everything, then CORS (answers
     preflights), origins (refuses a disallowed site's simple requests), keys (``public_prefixes`` need
-    none), body limit, admission (body deadline, in-flight count, shutdown drain), JSON bodies (no
-    Content-Type: read as JSON; another type: 415)."""
+    none), body limit, admission (body deadline, in-flight count, clients that leave or stop reading,
+    shutdown drain), JSON bodies (no Content-Type: read as JSON; another type: 415)."""
     app.add_middleware(JsonBodyMiddleware)
-    app.add_middleware(AdmissionMiddleware, admission=admission, body_timeout_s=settings.body_read_timeout_s)
+    app.add_middleware(AdmissionMiddleware, admission=admission, body_timeout_s=settings.body_read_timeout_s,
+                       send_timeout_s=settings.slow_reader_timeout_s)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_bytes)
     app.add_middleware(ApiKeyMiddleware, keys=settings.api_keys, public_prefixes=public_prefixes)
     app.add_middleware(OriginMiddleware, allowed_origins=settings.cors_origins)

@@ -97,6 +97,10 @@ class AdmissionMemoryCollector:
                                       "by reason", labels=["reason"])
         refused.add_metric(["shutting_down"], admission.refused_draining)
         yield refused
+        yield CounterMetricFamily("kokoro_clients_gone", "Work requests cancelled because their client "
+                                  "disconnected before the answer was complete", value=admission.clients_gone)
+        yield CounterMetricFamily("kokoro_clients_cut", "Work requests cancelled and their connection closed: "
+                                  "the client took nothing for SLOW_READER_TIMEOUT_S", value=admission.clients_cut)
         guard = self.app.state.memory_guard
         snap = guard.snapshot(self.app.state.manager.device)
         if snap is not None:

@@ -27,7 +27,8 @@ class InferenceScheduler:
     """Owns the inference thread and the queue of chunk jobs from all open streams.
 
     The defaults (batch 1, fair policy, no work bound) are the plain one-chunk-at-a-time scheduler;
-    the app passes the settings (MAX_BATCH_SIZE already resolved by ``resolve_batch_size``) and the
+    the app passes the settings (MAX_BATCH_SIZE already resolved by ``resolve_batch_size``;
+    ``first_chunk_tokens`` is FIRST_CHUNK_MAX_TOKENS, for admission's predicted wait) and the
     process's GPU memory guard (``memory_guard``; default: one at its default threshold).
     """
 
@@ -35,15 +36,18 @@ class InferenceScheduler:
                  max_batch_size: int = 1, max_batch_tokens: int = 4096, batch_wait_ms: float = 0.0,
                  max_padding: float = 0.3, max_queue_wait_s: float = 0.0, policy: str = "fair",
                  half_precision: bool = False, throughput_prior: float = 100.0,
-                 default_estimate_tokens: int = 100, memory_guard: Optional[GpuMemoryGuard] = None):
+                 default_estimate_tokens: int = 100, first_chunk_tokens: int = 100,
+                 memory_guard: Optional[GpuMemoryGuard] = None):
         self.batching = BatchPolicy(max_batch_size, max_batch_tokens, max_padding, policy, batch_wait_ms / 1000.0)
         self.lookahead = lookahead
         self.slow_reader_timeout = slow_reader_timeout
         self.half_precision = half_precision
         self.stats = SchedulerStats()
         self.throughput = ThroughputEstimate(throughput_prior)
+        # the fair policy runs first chunks first (FIRST_CHUNK_MAX_TOKENS); fifo gives them no priority
         self.admission = AdmissionPolicy(max_active_streams, max_queue_wait_s, default_estimate_tokens,
-                                         self.throughput, self.stats)
+                                         self.throughput, self.stats,
+                                         first_chunk_tokens if policy == "fair" else 0)
         self._queue = ChunkQueue(self.batching, self.stats)
         self._worker = InferenceWorker(self._queue, self.stats, self.throughput,
                                        memory_guard or GpuMemoryGuard(), half_precision)
@@ -98,7 +102,8 @@ class InferenceScheduler:
 
         ``estimated_tokens``: the request's phonemes as far as known at admission (its character
         count is a fair guess); 0 means unknown, counted as ``default_estimate_tokens``. Refused with
-        code ``queue_full`` at ``max_active_streams`` open requests, and with ``wait_too_long`` when
+        code ``queue_full`` at ``max_active_streams`` open requests (a long one already when long
+        requests hold their ``long_slots``), and with ``wait_too_long`` when
         the predicted wait exceeds ``max_queue_wait_s`` (see ``admission``). ``admit=False`` opens the
         stream without those checks: for the server's own work that requests wait for (a warm-up).
         """
