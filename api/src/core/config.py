@@ -101,6 +101,18 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _keys_or_nothing(cls, value: object) -> object:
+        """API_KEYS unset or empty: no authentication. Set to something that holds no key (",", " , "):
+        refused, since it would silently switch authentication off."""
+        blank = (isinstance(value, str) and value != "" and not value.replace(",", "").strip()) or \
+            (isinstance(value, (list, tuple)) and value and not any(str(k).strip() for k in value))
+        if blank:
+            raise ValueError("holds no key (only commas or spaces): set at least one key, or leave API_KEYS "
+                             "empty to run without authentication")
+        return value
+
     @field_validator("pronunciations_file", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
