@@ -30,7 +30,7 @@ from .routers.mount import mount_routes
 from .routers.web import PREFIX as WEB_PREFIX
 from .services.download_links import DownloadStore
 from .services.speech import SpeechService
-from .services.voice_combine import VoiceCombiner
+from .services.voice_combine import SaveQuota, VoiceCombiner
 from .services.warm_up import WarmUp
 from .startup import lifespan
 
@@ -84,7 +84,8 @@ def create_app(settings: Optional[Settings] = None) -> FastAPI:
     state.speech = SpeechService(settings, state.manager, state.engine)
     state.warm_up = WarmUp(state.engine, state.manager, state.speech.limits,
                            default_voice=settings.default_voice, preload_voices=settings.preload_voices)
-    state.voice_combiner = VoiceCombiner(state.manager, allow_save=settings.allow_voice_save)
+    state.voice_combiner = VoiceCombiner(state.manager, allow_save=settings.allow_voice_save, quota=SaveQuota(
+        settings.voice_save_max_count, int(settings.voice_save_max_mb * 1024 * 1024)))
     state.metrics_registry = metrics.make_registry(app)
     state.downloads = DownloadStore(settings.temp_file_dir, int(settings.temp_file_max_mb * 1024 * 1024),
                                     settings.temp_file_max_age_s)

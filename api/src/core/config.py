@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     preload_voices: Annotated[list[str], NoDecode] = Field(default_factory=list)
     normalize_voice_weights: bool = True
     allow_voice_save: bool = False
+    voice_save_max_count: int = Field(100, ge=1)     # saved voices per model version (409 beyond)
+    voice_save_max_mb: float = Field(64.0, gt=0)     # their bytes per model version (a v1.0 pack: 0.5 MB)
 
     # Download links (return_download_link)
     temp_file_dir: Path = Path(tempfile.gettempdir()) / "kokoro-downloads"
