@@ -17,6 +17,7 @@ from loguru import logger
 from .builds import VERSIONS
 from .core.config import Settings, get_settings
 from .http.admission import Admission
+from .http.cuts import install_quiet_cuts
 from .http.error_handlers import install_error_handlers
 from .http.middleware import install_middleware
 from .inference.chunk_cache import ChunkCache
@@ -45,6 +46,7 @@ def configure_logging(settings: Settings) -> None:
     else:
         logger.add(sys.stderr, level=settings.log_level.upper(),
                    format="{time:HH:mm:ss.SSS} | {level: <7} | {extra[request_id]} | {message}")
+    install_quiet_cuts()   # a response cut on purpose is the request's one log line, not a traceback
     for warning in settings.deprecations():
         logger.warning(warning)
 
