@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     body_read_timeout_s: float = Field(15.0, gt=0)   # a work request's body must arrive within this (408)
+    # the request head (line and headers): its time to arrive and its size (python -m api; see http/server_limits)
+    header_read_timeout_s: float = Field(10.0, gt=0)
+    max_header_bytes: int = Field(64 * 1024, ge=1024)
     max_request_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     log_json: bool = False
     log_input_text: bool = False

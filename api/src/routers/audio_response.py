@@ -9,8 +9,9 @@ called once with ``ok``, ``disconnected``, ``failed: <Error>`` or ``error <statu
 Streamed: a failure mid-body propagates, which aborts the connection, so a truncated file never looks
 finished. A cut (``CUTS``: a slow reader, the shutdown drain, a refusal found mid-body) is logged as
 the request's one line (``cut: <why>``) and leaves as ``http.cuts.ResponseCut``, which nothing logs
-again; any other failure keeps its traceback. Whole (``stream: false``): the body is gathered and passed to ``whole`` (default: the bytes
-joined into one ``Response``); a domain error raised before the end becomes its error envelope.
+again; any other failure keeps its traceback. Whole (``stream: false``): the body is gathered and
+passed to ``whole`` (default: the bytes joined into one ``Response``); a domain error raised before the
+end becomes its error envelope.
 """
 from typing import Any, AsyncGenerator, Callable, Optional
 
