@@ -1,12 +1,12 @@
 """Only regular files in a voices folder are voices: a FIFO (opening one would block), a link to
 /dev/zero, a broken link or a directory named ``*.pt`` is neither listed nor spoken."""
 import os
-import shutil
 
 import httpx
 import pytest
 
 from tests.support.http_calls import assert_envelope
+from tests.support.models import private_voices
 from tests.support.server import AppServer
 
 ODD = ["af_fifo", "af_zero", "af_broken", "af_folder", "af_savedfifo"]
@@ -15,12 +15,7 @@ ODD = ["af_fifo", "af_zero", "af_broken", "af_folder", "af_savedfifo"]
 @pytest.fixture(scope="module")
 def odd_server(v1_model_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("models-odd")
-    (root / "v1_0").mkdir()
-    for item in (v1_model_dir / "v1_0").iterdir():
-        if item.name == "voices":
-            shutil.copytree(item, root / "v1_0" / "voices")
-        else:
-            (root / "v1_0" / item.name).symlink_to(item)
+    private_voices(v1_model_dir, root)
     voices, saved = root / "v1_0" / "voices", root / "v1_0" / "voices_saved"
     saved.mkdir()
     os.mkfifo(voices / "af_fifo.pt")

@@ -1,11 +1,11 @@
 """ALLOW_VOICE_SAVE within a quota: VOICE_SAVE_MAX_COUNT voices and VOICE_SAVE_MAX_MB bytes per model
 version; past either a save is 409 ``voice_quota_exceeded`` and nothing is written."""
-import shutil
 
 import httpx
 import pytest
 
 from tests.support.http_calls import assert_envelope
+from tests.support.models import private_voices
 from tests.support.server import AppServer
 
 COMBINE = "/v1/audio/voices/combine"
@@ -16,12 +16,7 @@ def quota_server(v1_model_dir, tmp_path_factory):
     """Two saved voices and 0.9 MB (a v1.0 pack is 0.5 MB), one tiny voice already saved; a private copy of
     the voices folder (weights linked)."""
     root = tmp_path_factory.mktemp("models-quota")
-    (root / "v1_0").mkdir()
-    for item in (v1_model_dir / "v1_0").iterdir():
-        if item.name == "voices":
-            shutil.copytree(item, root / "v1_0" / "voices")
-        else:
-            (root / "v1_0" / item.name).symlink_to(item)
+    private_voices(v1_model_dir, root)
     (root / "v1_0" / "voices_saved").mkdir()
     (root / "v1_0" / "voices_saved" / "af_tiny.pt").write_bytes(b"x" * 10)
     proc = AppServer(root, allow_voice_save="true", voice_save_max_count=2, voice_save_max_mb=0.9).start()
