@@ -43,12 +43,12 @@ def apply_flags(args: argparse.Namespace, environ: MutableMapping[str, str]) -> 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     apply_flags(build_parser().parse_args(argv), os.environ)   # --help exits here, before any heavy import
 
+    from pydantic import ValidationError
+
     from .src.builds import VERSIONS
     from .src.core import metrics_multiprocess
     from .src.core.config import Settings
     from .src.inference.fetch_weights import MissingModelFiles, ensure_version_files
-
-    from pydantic import ValidationError
 
     try:   # this process's own; the app builds its own after serve() exports the bound port
         settings = Settings()
@@ -79,7 +79,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # Before uvicorn spawns the workers: they inherit the variable and aggregate /metrics through it.
     metrics_dir = metrics_multiprocess.prepare_directory(workers)
     try:
-        return serve(settings.host, settings.port, workers, settings.log_level.lower())
+        return serve(settings, workers)
     finally:
         metrics_multiprocess.remove_directory(metrics_dir)
 
@@ -103,14 +103,18 @@ def port_problem(host: str, port: int) -> Optional[str]:
     return None
 
 
-def serve(host: str, port: int, workers: int, log_level: str) -> int:
+def serve(settings, workers: int) -> int:
     """Bind HOST:PORT here (port 0: any free one), export the port actually bound as PORT, then run the app
     on that socket in ``workers`` processes. The app's start-up lines (address, device, model versions,
-    web UI URL) so name the real port; uvicorn logs "Uvicorn running on ..." as it binds."""
+    web UI URL) so name the real port; uvicorn logs "Uvicorn running on ..." as it binds. Request heads
+    are bounded in size and time (MAX_HEADER_BYTES, HEADER_READ_TIMEOUT_S: ``http.server_limits``)."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    config = uvicorn.Config("api.src.main:app", host=host, port=port, log_level=log_level, workers=workers)
+    from .src.http.server_limits import server_config
+
+    config = server_config("api.src.main:app", settings, host=settings.host, port=settings.port,
+                           log_level=settings.log_level.lower(), workers=workers)
     sock = config.bind_socket()
     os.environ["PORT"] = str(sock.getsockname()[1])   # before the app (or its workers) read the settings
     if workers > 1:

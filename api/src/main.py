@@ -17,6 +17,7 @@ from loguru import logger
 from .builds import VERSIONS
 from .core.config import Settings, get_settings
 from .http.admission import Admission
+from .http.cuts import install_quiet_cuts
 from .http.error_handlers import install_error_handlers
 from .http.middleware import install_middleware
 from .inference.chunk_cache import ChunkCache
@@ -30,7 +31,7 @@ from .routers.mount import mount_routes
 from .routers.web import PREFIX as WEB_PREFIX
 from .services.download_links import DownloadStore
 from .services.speech import SpeechService
-from .services.voice_combine import VoiceCombiner
+from .services.voice_combine import SaveQuota, VoiceCombiner
 from .services.warm_up import WarmUp
 from .startup import lifespan
 
@@ -45,6 +46,7 @@ def configure_logging(settings: Settings) -> None:
     else:
         logger.add(sys.stderr, level=settings.log_level.upper(),
                    format="{time:HH:mm:ss.SSS} | {level: <7} | {extra[request_id]} | {message}")
+    install_quiet_cuts()   # a response cut on purpose is the request's one log line, not a traceback
     for warning in settings.deprecations():
         logger.warning(warning)
 
@@ -87,7 +89,8 @@ def create_app(settings: Optional[Settings] = None, *, backend_builder: Optional
     state.speech = SpeechService(settings, state.manager, state.engine)
     state.warm_up = WarmUp(state.engine, state.manager, state.speech.limits,
                            default_voice=settings.default_voice, preload_voices=settings.preload_voices)
-    state.voice_combiner = VoiceCombiner(state.manager, allow_save=settings.allow_voice_save)
+    state.voice_combiner = VoiceCombiner(state.manager, allow_save=settings.allow_voice_save, quota=SaveQuota(
+        settings.voice_save_max_count, int(settings.voice_save_max_mb * 1024 * 1024)))
     state.metrics_registry = metrics.make_registry(app)
     state.downloads = DownloadStore(settings.temp_file_dir, int(settings.temp_file_max_mb * 1024 * 1024),
                                     settings.temp_file_max_age_s)

@@ -5,6 +5,7 @@ import sys
 import time
 
 import httpx
+import pytest
 
 from tests.support.audio import decode
 from tests.support.paths import REPO_ROOT
@@ -41,6 +42,25 @@ def test_a_bad_engine_stops_the_start_with_the_choices(tmp_path):
     flag = subprocess.run([sys.executable, "-m", "api", "--engine", "onnx-int9"], cwd=REPO_ROOT,
                           capture_output=True, text=True, timeout=60, env=env)
     assert flag.returncode == 2 and "torch-bf16" in flag.stderr
+
+
+@pytest.mark.parametrize("keys", [",", " , ,", " "])
+def test_api_keys_that_hold_no_key_stop_the_start(tmp_path, keys):
+    """API_KEYS="," used to leave no key, which switched authentication off without a word."""
+    env = {"PATH": "/usr/bin:/bin", "MODEL_DIR": str(tmp_path), "API_KEYS": keys}
+    done = subprocess.run([sys.executable, "-m", "api"], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert done.returncode == 2, done.stderr
+    assert f"cannot start: setting API_KEYS={keys!r}" in done.stderr and "holds no key" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_api_keys_that_hold_no_key_stop_create_app(tmp_path):
+    """``uvicorn api.src.main:app`` builds its settings in create_app: the same refusal stops it."""
+    done = subprocess.run([sys.executable, "-c", "from api.src.main import app"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=120,
+                          env={"PATH": "/usr/bin:/bin", "MODEL_DIR": str(tmp_path), "API_KEYS": ","})
+    assert done.returncode != 0 and "holds no key" in done.stderr
 
 
 def test_flags_beat_the_environment_and_the_log_names_what_was_bound(model_dir, tmp_path):

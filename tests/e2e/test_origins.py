@@ -56,12 +56,30 @@ def test_combine_still_reads_json(server):
                       timeout=60).status_code == 200
 
 
-def test_the_servers_own_pages_are_never_refused(narrowed):
-    """The bundled web UI is served by this server: its requests carry the server's own origin."""
+def test_an_origin_matching_the_host_is_not_enough(narrowed):
+    """A DNS-rebinding page (evil.example now resolving to this server) sends an Origin equal to the Host:
+    with CORS_ORIGINS narrowed, only the listed origins pass."""
+    r = httpx.post(narrowed.url + "/v1/audio/speech", json=SPEECH, timeout=60,
+                   headers={"Origin": "http://evil.example:8880", "Host": "evil.example:8880"})
+    assert assert_envelope(r, 403)["code"] == "origin_not_allowed"
     host = narrowed.url.split("://")[1]
     r = httpx.post(narrowed.url + "/v1/audio/speech", json=SPEECH, timeout=60,
                    headers={"Origin": narrowed.url, "Host": host})
-    assert r.status_code == 200
+    assert assert_envelope(r, 403)["code"] == "origin_not_allowed"
+
+
+def test_the_servers_own_pages_pass_when_their_origin_is_listed(v1_model_dir):
+    """The bundled web UI's POSTs carry the server's own origin: listing it (beside others) keeps it working."""
+    app = AppServer(v1_model_dir, cors_origins="http://good.example")
+    app.settings.cors_origins.append(app.url)
+    app.start()
+    try:
+        host = app.url.split("://")[1]
+        r = httpx.post(app.url + "/v1/audio/speech", json=SPEECH, timeout=60,
+                       headers={"Origin": app.url, "Host": host})
+        assert r.status_code == 200
+    finally:
+        app.stop()
 
 
 def test_a_disallowed_origin_is_refused_without_v1_too(narrowed):

@@ -1,12 +1,12 @@
 """POST /v1/audio/voices/combine through the real server: the mix as a .pt pack, and saving it by name."""
 import io
-import shutil
 
 import httpx
 import pytest
 import torch
 
 from tests.support.http_calls import assert_envelope
+from tests.support.models import private_voices
 from tests.support.server import AppServer
 
 COMBINE = "/v1/audio/voices/combine"
@@ -48,12 +48,7 @@ def saving_server(v1_model_dir, tmp_path_factory):
     """ALLOW_VOICE_SAVE and NORMALIZE_VOICE_WEIGHTS=false, on a private voices folder (saves must not
     leak into the shared model dir); the weights are linked, not copied."""
     root = tmp_path_factory.mktemp("models-save")
-    (root / "v1_0").mkdir()
-    for item in (v1_model_dir / "v1_0").iterdir():
-        if item.name == "voices":
-            shutil.copytree(item, root / "v1_0" / "voices")
-        else:
-            (root / "v1_0" / item.name).symlink_to(item)
+    private_voices(v1_model_dir, root)
     proc = AppServer(root, model_free=True, allow_voice_save="true",
                      normalize_voice_weights="false").start()
     proc.model_dir = root

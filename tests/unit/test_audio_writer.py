@@ -244,8 +244,8 @@ def test_a_response_cut_short_closes_its_encoder(monkeypatch):
     writers = []
 
     class Recording(StreamingAudioWriter):
-        def __init__(self, fmt):
-            super().__init__(fmt)
+        def __init__(self, fmt, **kwargs):
+            super().__init__(fmt, **kwargs)
             self.closed = False
             writers.append(self)
 
@@ -254,6 +254,8 @@ def test_a_response_cut_short_closes_its_encoder(monkeypatch):
             super().close()
 
     class Job:
+        seed = 7
+
         async def pieces(self):
             for _ in range(5):
                 yield SimpleNamespace(pcm=sine(4800), words=[])

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     preload_voices: Annotated[list[str], NoDecode] = Field(default_factory=list)
     normalize_voice_weights: bool = True
     allow_voice_save: bool = False
+    voice_save_max_count: int = Field(100, ge=1)     # saved voices per model version (409 beyond)
+    voice_save_max_mb: float = Field(64.0, gt=0)     # their bytes per model version (a v1.0 pack: 0.5 MB)
 
     # Download links (return_download_link)
     temp_file_dir: Path = Path(tempfile.gettempdir()) / "kokoro-downloads"
@@ -90,6 +92,9 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     body_read_timeout_s: float = Field(15.0, gt=0)   # a work request's body must arrive within this (408)
+    # the request head (line and headers): its time to arrive and its size (python -m api; see http/server_limits)
+    header_read_timeout_s: float = Field(10.0, gt=0)
+    max_header_bytes: int = Field(64 * 1024, ge=1024)
     max_request_bytes: int = Field(2 * 1024 * 1024, ge=1024)
     log_json: bool = False
     log_input_text: bool = False
@@ -101,6 +106,18 @@ class Settings(BaseSettings):
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _keys_or_nothing(cls, value: object) -> object:
+        """API_KEYS unset or empty: no authentication. Set to something that holds no key (",", " , "):
+        refused, since it would silently switch authentication off."""
+        blank = (isinstance(value, str) and value != "" and not value.replace(",", "").strip()) or \
+            (isinstance(value, (list, tuple)) and value and not any(str(k).strip() for k in value))
+        if blank:
+            raise ValueError("holds no key (only commas or spaces): set at least one key, or leave API_KEYS "
+                             "empty to run without authentication")
         return value
 
     @field_validator("pronunciations_file", "openai_voice_map", mode="before")

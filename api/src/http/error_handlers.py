@@ -8,6 +8,7 @@ from loguru import logger
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..core.exceptions import DomainError
+from .cuts import ResponseCut
 from .errors import APIError, http_error
 
 
@@ -54,5 +55,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unhandled(_: Request, exc: Exception):
-        logger.opt(exception=exc).error("unhandled error")
+        if not isinstance(exc, ResponseCut):   # a cut is logged where it happens, in one line
+            logger.opt(exception=exc).error("unhandled error")
         return APIError("internal server error", status_code=500, code="internal_error").response()

@@ -124,8 +124,10 @@ def load_openai_voice_map(version: str, override: Optional[Path] = None) -> dict
 
 
 def list_voice_names(folder: Path, saved_folder: Path) -> list[str]:
-    """The voices of one version from its files alone (built-in and saved packs), sorted; nothing is loaded."""
-    return sorted({p.stem for f in (folder, saved_folder) for p in Path(f).glob("*.pt") if _NAME.fullmatch(p.stem)})
+    """The voices of one version from its files alone (built-in and saved packs), sorted; nothing is loaded
+    or opened. Only regular files count (a symlink to one too): no FIFO, device, directory or broken link."""
+    return sorted({p.stem for f in (folder, saved_folder) for p in Path(f).glob("*.pt")
+                   if _NAME.fullmatch(p.stem) and p.is_file()})
 
 
 class VoiceLibrary:

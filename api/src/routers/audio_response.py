@@ -7,20 +7,26 @@ at once (its encoder freed then, not whenever the generator is collected) and ``
 called once with ``ok``, ``disconnected``, ``failed: <Error>`` or ``error <status>``.
 
 Streamed: a failure mid-body propagates, which aborts the connection, so a truncated file never looks
-finished. Whole (``stream: false``): the body is gathered and passed to ``whole`` (default: the bytes
-joined into one ``Response``, completed by ``complete_file`` when ``fmt`` is given: a WAV then carries
-its true sizes); a domain error raised before the end becomes its error envelope.
+finished. A cut (``CUTS``: a slow reader, the shutdown drain, a refusal found mid-body) is logged as
+the request's one line (``cut: <why>``) and leaves as ``http.cuts.ResponseCut``, which nothing logs
+again; any other failure keeps its traceback. Whole (``stream: false``): the body is gathered and
+passed to ``whole`` (default: the bytes joined into one ``Response``, completed by ``complete_file`` when
+``fmt`` is given: a WAV then carries its true sizes); a domain error raised before the end becomes its
+error envelope.
 """
 from typing import Any, AsyncGenerator, Callable, Optional
 
 from fastapi.responses import Response, StreamingResponse
 
 from ..core.exceptions import DomainError
+from ..http.cuts import ResponseCut
 from ..http.errors import http_error
+from ..inference.scheduler import SlowReader
 from ..services.audio.writer import complete_file
 from ..services.speech import SpeechJob
 
 OnEnd = Callable[[str], None]
+CUTS = (DomainError, SlowReader)   # a streamed response ended early on purpose, with a reason to log
 
 
 def _ignore(status: str) -> None:
@@ -41,7 +47,10 @@ async def _closing(job: SpeechJob, body: AsyncGenerator[Any, None], on_end: OnEn
         async for item in body:
             yield item
     except BaseException as exc:
-        status = "disconnected" if not isinstance(exc, Exception) else f"failed: {type(exc).__name__}"
+        if not isinstance(exc, Exception):
+            status = "disconnected"
+        else:
+            status = f"cut: {exc}" if isinstance(exc, CUTS) else f"failed: {type(exc).__name__}"
         raise
     finally:
         job.close()
@@ -61,6 +70,8 @@ class _ClosingStreamingResponse(StreamingResponse):
     async def __call__(self, scope, receive, send):
         try:
             await super().__call__(scope, receive, send)
+        except CUTS as exc:   # already the request's log line: drop the connection, log nothing more
+            raise ResponseCut(str(exc)) from None
         finally:
             await self._body.aclose()
 

@@ -8,7 +8,8 @@ from ..inference.model_manager import VersionState
 router = APIRouter(tags=["Health"])
 
 
-@router.get("/health", summary="Readiness: 200 once the default version can serve")
+# GET and HEAD: probes (load balancers, uptime checks) often send HEAD and read only the status.
+@router.api_route("/health", methods=["GET", "HEAD"], summary="Readiness: 200 once the default version can serve")
 async def health(manager: ManagerDep, scheduler: SchedulerDep):
     # A version freed for idleness is ready too: the next request builds it again.
     ready = manager.state(manager.default_version) in (VersionState.READY, VersionState.IDLE) and scheduler.alive
@@ -25,7 +26,8 @@ async def health(manager: ManagerDep, scheduler: SchedulerDep):
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
-@router.get("/health/live", summary="Liveness: 200 while the process and its inference worker run")
+@router.api_route("/health/live", methods=["GET", "HEAD"],
+                  summary="Liveness: 200 while the process and its inference worker run")
 async def live(scheduler: SchedulerDep):
     alive = scheduler.alive
     return JSONResponse({"status": "ok" if alive else "dead"}, status_code=200 if alive else 503)

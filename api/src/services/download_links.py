@@ -46,8 +46,9 @@ class UnsafeFolder(Exception):
 class PendingDownload:
     """One file being written: ``write`` the bytes, then ``commit`` (publish) or ``abort`` (discard).
 
-    The partial file is created on the first write. A disk error is logged once and turns the rest
-    into no-ops: the response carries on, only its link stays 404.
+    The partial file is created on the first write, in a folder made again if it was deleted (checked
+    private, as at start-up). A disk error is logged once and turns the rest into no-ops: the response
+    carries on, only its link stays 404.
     """
 
     def __init__(self, store: "DownloadStore", name: str):
@@ -64,10 +65,11 @@ class PendingDownload:
         try:
             if self._file is None:
                 self.store.start()
+                self.store.check_folder()   # made again if deleted since (and still ours, still private)
                 # "x": exclusive create, which also refuses to follow a planted symlink.
                 self._file = open(self._partial, "xb")
             self._file.write(data)
-        except OSError as exc:
+        except (OSError, UnsafeFolder) as exc:
             self._fail(exc)
 
     def commit(self) -> bool:
@@ -101,7 +103,7 @@ class PendingDownload:
         self._done = True
         self._discard()
 
-    def _fail(self, exc: OSError) -> None:
+    def _fail(self, exc: Exception) -> None:
         if not self._failed:
             logger.warning("download file {} not kept: {}", self.name, exc)
         self._failed = True

@@ -3,17 +3,18 @@
 A mix spec (``af_bella(2)+af_sky(1)``) or a list of plain names (mixed equally) becomes one float32
 pack of the chosen version. Saving (only with ALLOW_VOICE_SAVE) writes it into the version's voices
 folder under a plain name whose first letter is one of the version's languages, so it is listed and
-speakable at once, in that version only.
+speakable at once, in that version only, within the saved-voice quota (``SaveQuota``).
 """
 import io
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Optional, Union
 
 import anyio
 import torch
 
-from ..core.exceptions import Forbidden, InvalidRequest, quote
+from ..core.exceptions import Conflict, Forbidden, InvalidRequest, quote
 from ..inference.model_manager import ModelManager
 from ..inference.voices import MAX_MIX_TERMS, float32_copy, is_voice_name
 from ..structures.schemas import CombineRequest
@@ -50,6 +51,27 @@ def _pack_bytes(pack: torch.Tensor) -> bytes:
     return buffer.getvalue()
 
 
+@dataclass(frozen=True)
+class SaveQuota:
+    """How many saved voices, and how many bytes of them, one version's saved folder may hold
+    (VOICE_SAVE_MAX_COUNT, VOICE_SAVE_MAX_MB). Replacing a voice counts its new size instead of its old."""
+
+    max_count: int
+    max_bytes: int
+
+    def check(self, folder: Path, name: str, size: int) -> None:
+        """Conflict (409, ``voice_quota_exceeded``) if saving ``size`` bytes as ``name`` in ``folder`` would
+        pass either bound. Only regular ``*.pt`` files count (what the library lists)."""
+        others = [p.stat().st_size for p in folder.glob("*.pt")
+                  if p.stem != name and p.is_file() and not p.is_symlink()] if folder.is_dir() else []
+        if len(others) + 1 > self.max_count:
+            raise Conflict(f"this server keeps at most {self.max_count} saved voices per model version "
+                           f"(VOICE_SAVE_MAX_COUNT); overwrite one instead", param="name", code="voice_quota_exceeded")
+        if sum(others) + size > self.max_bytes:
+            raise Conflict(f"saved voices may take at most {self.max_bytes / 2 ** 20:g} MB per model version "
+                           f"(VOICE_SAVE_MAX_MB); overwrite one instead", param="name", code="voice_quota_exceeded")
+
+
 class VoiceCombiner:
     """Mixes voices of a version into one pack and, when ``allow_save`` (ALLOW_VOICE_SAVE), keeps it.
 
@@ -57,9 +79,11 @@ class VoiceCombiner:
     bad or missing name, a name whose first letter is no language of the version, a bad mix (InvalidRequest).
     """
 
-    def __init__(self, manager: ModelManager, allow_save: bool):
+    def __init__(self, manager: ModelManager, allow_save: bool, quota: Optional[SaveQuota] = None):
         self.manager = manager
         self.allow_save = allow_save
+        self.quota = quota   # None: no bound (the app always passes the settings' quota)
+        self._saving = anyio.Lock()   # a quota check and its save, one at a time (in this process)
 
     def _check_name(self, request: CombineRequest) -> Optional[str]:
         """Refuse a bad name or a save that is not allowed; returns the name to save under (None: no save)."""
@@ -85,8 +109,13 @@ class VoiceCombiner:
             except InvalidRequest as exc:
                 raise InvalidRequest(f"a voice's first letter picks its language, and {save_as[:1]!r} is "
                                      f"none: {exc.message}", param="name", code="invalid_voice_name") from exc
-            await anyio.to_thread.run_sync(partial(backend.voices.save, save_as, pack,
-                                                   overwrite=request.overwrite))
         data = await anyio.to_thread.run_sync(_pack_bytes, pack)
+        if save_as is not None:
+            async with self._saving:
+                if self.quota is not None:
+                    await anyio.to_thread.run_sync(self.quota.check, backend.voices.saved_folder, save_as,
+                                                   len(data))
+                await anyio.to_thread.run_sync(partial(backend.voices.save, save_as, pack,
+                                                       overwrite=request.overwrite))
         return CombinedVoice(data, canonical, version, save_as,
                              f"{request.name or canonical}.pt")

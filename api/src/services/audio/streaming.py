@@ -12,8 +12,9 @@ _CHEAP_FORMATS = ("pcm", "wav")   # no encoder: not worth a thread hop
 
 async def encoded_pieces(job: SpeechJob, fmt: str) -> AsyncGenerator[tuple[bytes, list[WordTiming]], None]:
     """Encode each piece as it arrives, with the words spoken in it; the last item is the encoder's
-    tail (no words). Encoding runs on a worker thread, never on the event loop."""
-    writer = StreamingAudioWriter(fmt)
+    tail (no words). Encoding runs on a worker thread, never on the event loop. The job's seed names
+    the Ogg stream (opus), so the same seeded request is the same bytes in every format."""
+    writer = StreamingAudioWriter(fmt, serial=job.seed)
 
     async def call(fn, *args):
         return fn(*args) if fmt in _CHEAP_FORMATS else await anyio.to_thread.run_sync(fn, *args)

@@ -113,9 +113,13 @@ class StreamingAudioWriter:
     ``finish()`` raise RuntimeError. With no audio at all, ``finish()`` still yields a decodable
     file: header-only for wav and flac, b"" for pcm, and for mp3, opus and aac (which have no
     valid header-only form) the encoding of a single silent sample.
+
+    ``serial`` (opus): the Ogg stream's serial number, reduced to 31 bits, and the muxer run bit-exact
+    (no version strings), so the same samples with the same serial are the same bytes; the speech
+    routes derive it from the request's seed. None: a random serial, as libavformat picks by default.
     """
 
-    def __init__(self, fmt: str, sample_rate: int = 24000):
+    def __init__(self, fmt: str, sample_rate: int = 24000, *, serial: Optional[int] = None):
         if fmt not in FORMATS:
             raise ValueError(f"unsupported audio format {fmt!r}; expected one of {FORMATS}")
         self.fmt = fmt
@@ -130,8 +134,11 @@ class StreamingAudioWriter:
         muxer, codec, self._sample_format, mux_options = _CODECS[fmt]
         self._sink = _Sink()
         # flush_packets: each packet must reach the sink now, not sit in AVIO's 32 KiB buffer.
+        container_options = {"flush_packets": "1"}
+        if fmt == "opus" and serial is not None:   # bit-exact: the Ogg serial is serial_offset, not random
+            container_options.update(fflags="+bitexact", serial_offset=str(serial % 2**31))
         self._container = av.open(
-            self._sink, mode="w", format=muxer, options=mux_options, container_options={"flush_packets": "1"}
+            self._sink, mode="w", format=muxer, options=mux_options, container_options=container_options
         )
         self._stream = self._container.add_stream(codec, rate=sample_rate, layout="mono")
         self._stream.format = self._sample_format
