@@ -14,7 +14,8 @@ from tests.support.waiting import eventually
 
 @pytest.fixture(scope="module")
 def proc(v1_model_dir, tmp_path_factory):
-    server = ServerProcess(v1_model_dir, tmp_path_factory.mktemp("cuts") / "server.log", slow_reader_timeout_s=1,
+    server = ServerProcess(v1_model_dir, tmp_path_factory.mktemp("cuts") / "server.log", model_free=True,
+                           slow_reader_timeout_s=1,
                            max_queue_wait_s=0).start()
     yield server
     server.stop()
@@ -54,7 +55,8 @@ def test_a_slow_reader_cut_is_one_line(proc):
 
 @pytest.mark.timeout(180)
 def test_a_drain_abort_is_one_line(v1_model_dir, tmp_path):
-    server = ServerProcess(v1_model_dir, tmp_path / "server.log", shutdown_grace_s=0.5, max_queue_wait_s=0).start()
+    server = ServerProcess(v1_model_dir, tmp_path / "server.log", model_free=True, shutdown_grace_s=0.5,
+                           max_queue_wait_s=0).start()
     try:
         with httpx.Client(base_url=server.url, timeout=120) as http:
             with http.stream("POST", "/v1/audio/speech", json={"input": HELD_TEXT, "voice": "af_heart",

@@ -42,7 +42,7 @@ def read_to_end(sock: socket.socket, timeout: float) -> bytes:
 @pytest.fixture(scope="module")
 def server(v1_model_dir):
     # the cut of a send is what is tested: the supervisor's cut of unread audio is far off
-    proc = AppServer(v1_model_dir, max_active_requests=2, max_queue_wait_s=0, slow_reader_timeout_s=2,
+    proc = AppServer(v1_model_dir, model_free=True, max_active_requests=2, max_queue_wait_s=0, slow_reader_timeout_s=2,
                      chunk_cache_mb=0)
     # accepted sockets inherit the listener's send buffer: a few KB instead of loopback's autotuned MBs, so
     # a client that does not read stalls the server's sends after a few chunks even on a slow CPU

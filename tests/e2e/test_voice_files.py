@@ -24,7 +24,7 @@ def odd_server(v1_model_dir, tmp_path_factory):
     (voices / "af_folder.pt").mkdir()
     os.mkfifo(saved / "af_savedfifo.pt")
     (voices / "af_linked.pt").symlink_to(voices / "af_heart.pt")   # a link to a pack is a voice
-    proc = AppServer(root).start()
+    proc = AppServer(root, model_free=True).start()
     yield proc
     proc.stop()
 

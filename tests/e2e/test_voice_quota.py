@@ -19,7 +19,7 @@ def quota_server(v1_model_dir, tmp_path_factory):
     private_voices(v1_model_dir, root)
     (root / "v1_0" / "voices_saved").mkdir()
     (root / "v1_0" / "voices_saved" / "af_tiny.pt").write_bytes(b"x" * 10)
-    proc = AppServer(root, allow_voice_save="true", voice_save_max_count=2, voice_save_max_mb=0.9).start()
+    proc = AppServer(root, model_free=True, allow_voice_save="true", voice_save_max_count=2, voice_save_max_mb=0.9).start()
     proc.saved = root / "v1_0" / "voices_saved"
     yield proc
     proc.stop()
