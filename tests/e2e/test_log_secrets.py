@@ -51,6 +51,9 @@ def test_no_key_and_no_input_text_in_the_log_on_any_error_path(logged):
     r = httpx.post(logged.url + "/v1/audio/speech", content=json.dumps({"input": SECRET})[:-1], timeout=60,
                    headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
     assert r.status_code == 400
+    r = httpx.post(logged.url + "/v1/audio/speech", content=b"[" * 100_000 + b"]" * 100_000, timeout=60,
+                   headers={"Authorization": f"Bearer {KEY}"})   # a 500 once (issue 22 §5), its scope dumped
+    assert r.status_code == 400
     assert eventually(lambda: logged.log().count("Traceback") >= 3, timeout=20), logged.log_tail()
     log = logged.log()
     assert KEY not in log
