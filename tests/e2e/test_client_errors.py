@@ -20,3 +20,28 @@ def test_json_nested_past_the_parser_depth_is_a_400(server, route, body, content
     error = assert_envelope(r, 400)
     assert error["code"] == "invalid_json", error
     assert "nested" in error["message"], error
+
+
+DIGITS = {"ascii": "1", "arabic-indic": "\u0661", "devanagari": "\u0967", "fullwidth": "\uff11",
+          "math": "\U0001d7cf"}
+
+
+@pytest.mark.parametrize("normalize", [True, False])
+@pytest.mark.parametrize("digit", DIGITS.values(), ids=DIGITS.keys())
+def test_a_number_of_hundreds_of_digits_is_read_digit_by_digit(server, digit, normalize):
+    """misaki's number-to-words cannot say 306 digits or more: an OverflowError, a 500 (also when the digits
+    are grouped by commas, or stand before a decimal point)."""
+    for number in (digit * 320, ",".join([digit] * 320), digit * 320 + ".5"):
+        r = httpx.post(server.url + "/dev/phonemize", timeout=60,
+                       json={"text": f"Count {number} now.", "normalization_options": {"normalize": normalize}})
+        assert r.status_code == 200, r.text
+        assert r.json()["phonemes"].count("wˈʌn") >= 320
+
+
+def test_a_huge_number_mid_stream_does_not_abort_the_stream(server):
+    text = "This first sentence is fine and long enough to be a chunk of its own. " * 3 + "\u0661" * 320 + "."
+    with httpx.stream("POST", server.url + "/v1/audio/speech", timeout=120,
+                      json={"input": text, "voice": "af_heart", "response_format": "pcm"}) as r:
+        assert r.status_code == 200
+        audio = r.read()   # an aborted stream raises here
+    assert len(audio) > 24_000 * 2 * 30   # the 320 digits are spoken, a third of a second each at least
