@@ -45,3 +45,22 @@ def test_a_huge_number_mid_stream_does_not_abort_the_stream(server):
         assert r.status_code == 200
         audio = r.read()   # an aborted stream raises here
     assert len(audio) > 24_000 * 2 * 30   # the 320 digits are spoken, a third of a second each at least
+
+
+@pytest.mark.parametrize("spec", ["af_heart(1e-45)-af_bella(100)", "af_heart(0.000001)-af_bella(100)",
+                                  "af_heart(0.5)-af_bella(51)", "af_heart(0.0001)+af_sky(0.0001)-af_bella(1)"])
+@pytest.mark.parametrize("route", ["/v1/audio/speech", "/v1/audio/voices/combine"])
+def test_a_mix_whose_normalized_weight_passes_the_cap_is_a_400(server, route, spec):
+    """Divided by the added weights, ``af_bella(100)`` weighs 10^47 (float32 overflow, a 500) or 10^8
+    (silence; combine even saved it, a pack that then failed forever)."""
+    body = {"input": "Mixed.", "voice": spec} if "speech" in route else {"voices": spec}
+    error = assert_envelope(httpx.post(server.url + route, json=body, timeout=60), 400, "voice" if "speech" in route
+                            else None)
+    assert error["code"] == "invalid_voice" and "at most 100" in error["message"], error
+
+
+def test_a_mix_within_the_cap_still_speaks(server):
+    for spec in ("af_heart-af_bella(0.5)", "af_heart(1)-af_bella(100)", "af_heart(0.000001)+af_bella(100)"):
+        r = httpx.post(server.url + "/v1/audio/speech", timeout=60,
+                       json={"input": "Mixed.", "voice": spec, "response_format": "pcm", "seed": 1})
+        assert r.status_code == 200 and len(r.content) > 1000, (spec, r.text[:200])
