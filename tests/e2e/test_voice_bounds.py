@@ -3,7 +3,6 @@ most MAX_VOICES_PER_REQUEST distinct packs (5,500 inline mixes once added 1.74 G
 one pack, and a damaged pack file is a clear 400 that leaves the listing and the other voices alone."""
 import ctypes
 import re
-import shutil
 
 import httpx
 import numpy as np
@@ -33,20 +32,17 @@ def reset_peak_rss() -> None:
 
 @pytest.fixture(scope="module")
 def voices_server(v1_model_dir, tmp_path_factory):
-    """Defaults, on a private voices folder holding damaged packs beside the good ones."""
+    """Defaults; the test model's files linked, and a saved-voices folder of its own holding damaged packs."""
     root = tmp_path_factory.mktemp("models-damaged")
     (root / "v1_0").mkdir()
     for item in (v1_model_dir / "v1_0").iterdir():
-        if item.name == "voices":
-            shutil.copytree(item, root / "v1_0" / "voices")
-        else:
+        if item.name != "voices_saved":
             (root / "v1_0" / item.name).symlink_to(item)
-    voices = root / "v1_0" / "voices"
-    whole = (voices / "af_heart.pt").read_bytes()
-    (voices / "af_truncated.pt").write_bytes(whole[: len(whole) // 2])
-    (voices / "af_corrupt.pt").write_bytes(bytes(range(256)) * 64)
     saved = root / "v1_0" / "voices_saved"
     saved.mkdir()
+    whole = (v1_model_dir / "v1_0" / "voices" / "af_heart.pt").read_bytes()
+    (saved / "af_truncated.pt").write_bytes(whole[: len(whole) // 2])
+    (saved / "af_corrupt.pt").write_bytes(bytes(range(256)) * 64)
     torch.save(torch.full((510, 1, 256), float("inf")), saved / "af_infinite.pt")   # what combine once saved
     proc = AppServer(root).start()
     r = httpx.post(proc.url + "/v1/audio/voices/combine", json={"voices": "af_heart+af_bella+af_sky+af_nova"},
