@@ -38,13 +38,18 @@ from .startup import lifespan
 
 def configure_logging(settings: Settings) -> None:
     """LOG_LEVEL and LOG_JSON for the process's one loguru sink; settings that still work under an old
-    name say so here, first thing at start-up."""
+    name say so here, first thing at start-up.
+
+    A traceback is logged without loguru's variable values (``diagnose``) and without the frames above
+    the handler (``backtrace``): those print every local of every frame, the request's headers (its API
+    key) and its input text among them, whatever LOG_INPUT_TEXT says."""
     logger.remove()
     logger.configure(extra={"request_id": "-"})
+    level = settings.log_level.upper()
     if settings.log_json:
-        logger.add(sys.stderr, level=settings.log_level.upper(), serialize=True)
+        logger.add(sys.stderr, level=level, serialize=True, backtrace=False, diagnose=False)
     else:
-        logger.add(sys.stderr, level=settings.log_level.upper(),
+        logger.add(sys.stderr, level=level, backtrace=False, diagnose=False,
                    format="{time:HH:mm:ss.SSS} | {level: <7} | {extra[request_id]} | {message}")
     install_quiet_cuts()   # a response cut on purpose is the request's one log line, not a traceback
     for warning in settings.deprecations():

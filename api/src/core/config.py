@@ -75,6 +75,8 @@ class Settings(BaseSettings):
 
     # Markup, joins and repeated text
     allow_voice_tags: bool = True
+    # distinct voice packs (names or mixes, half a megabyte each) one request may speak with
+    max_voices_per_request: int = Field(32, ge=1)
     max_pause_s: float = Field(10.0, ge=0)
     # all pauses of one request together: at most this, or twice the speech, whichever is more
     max_total_pause_s: float = Field(60.0, ge=0)

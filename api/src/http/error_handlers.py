@@ -37,6 +37,15 @@ def validation_error(exc: RequestValidationError) -> APIError:
     return APIError(message, param=_validation_param(first), code="invalid_value")
 
 
+def http_exception_error(exc: StarletteHTTPException) -> APIError:
+    """The framework's own errors: an unknown path (404), a wrong method (405), a body it could not parse
+    (400; JSON nested deeper than the parser goes says so, it is no server error)."""
+    if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+        return APIError("the body is not valid JSON: it is nested deeper than this server reads", code="invalid_json")
+    headers = dict(exc.headers) if exc.headers else None
+    return APIError(str(exc.detail), status_code=exc.status_code, headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     @app.exception_handler(DomainError)
@@ -49,9 +58,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException):
-        # the framework's own: an unknown path (404), a wrong method (405)
-        headers = dict(exc.headers) if exc.headers else None
-        return APIError(str(exc.detail), status_code=exc.status_code, headers=headers).response()
+        return http_exception_error(exc).response()
 
     @app.exception_handler(Exception)
     async def _unhandled(_: Request, exc: Exception):

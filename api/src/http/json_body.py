@@ -9,9 +9,13 @@ def _is_json(media_type: str) -> bool:
     return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
 
 
-def _parses_as_json(body: bytes) -> bool:
+def _reads_as_json(body: bytes) -> bool:
+    """Whether ``body`` is JSON: it parses, or it is nested past the parser's depth (which the app's own
+    parse then refuses with a 400 saying so, see ``error_handlers``)."""
     try:
         json.loads(body)
+    except RecursionError:
+        return True
     except ValueError:   # JSONDecodeError, or bytes that are not UTF-8
         return False
     return True
@@ -43,6 +47,6 @@ class JsonBodyMiddleware:
         body = await read_body(receive)
         if body is None:
             return
-        if body and _parses_as_json(body):
+        if body and _reads_as_json(body):
             scope = {**scope, "headers": [*scope.get("headers", ()), (b"content-type", b"application/json")]}
         await self.app(scope, replay(body, receive), send)

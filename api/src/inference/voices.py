@@ -3,7 +3,8 @@
 A pack is a float32 tensor ``[rows, 1, 256]``: one style vector per input length. A mix
 ``af_bella(2)+af_sky(1)`` is the weighted mean of its packs; a ``-`` term subtracts its pack scaled by
 its weight (``a-b(0.3)`` = a - 0.3 b). Weights are normalized by the sum of the added terms, unless the
-library is made with ``normalize_weights=False`` (then ``a(0.5)`` is half a pack).
+library is made with ``normalize_weights=False`` (then ``a(0.5)`` is half a pack). Either way no pack is
+scaled by more than ``MAX_MIX_WEIGHT`` (``a(0.000001)-b(100)`` would scale b by 10^8: noise, or silence).
 """
 import json
 import math
@@ -17,6 +18,7 @@ from typing import Optional
 
 import numpy as np
 import torch
+from loguru import logger
 
 from ..core.exceptions import Conflict, InvalidRequest, quote
 
@@ -67,6 +69,21 @@ def parse_mix(spec: str) -> list[MixTerm]:
     if sum(t.weight for t in terms if t.weight > 0) <= 0:
         raise InvalidRequest(f"voice {quote(spec)} adds no voice", param="voice", code="invalid_voice")
     return terms
+
+
+def mix_weights(terms: list[MixTerm], normalize: bool, spec: str) -> tuple[float, ...]:
+    """The factor each term's pack is multiplied by: its weight, divided by the added weights' sum when
+    ``normalize``. InvalidRequest when one passes ``MAX_MIX_WEIGHT`` (a subtraction far heavier than what
+    is added: ``a(1e-45)-b(100)`` overflowed float32, ``a(0.000001)-b(100)`` spoke silence)."""
+    total = sum(t.weight for t in terms if t.weight > 0) if normalize else 1.0
+    factors = tuple(t.weight / total for t in terms)
+    heaviest = max(abs(f) for f in factors)
+    if heaviest > MAX_MIX_WEIGHT:
+        raise InvalidRequest(
+            f"voice {quote(spec)} weighs a voice {heaviest:.3g} times once its weights are divided by the added "
+            f"ones' sum ({total:g}); at most {MAX_MIX_WEIGHT:g}: subtract less than {MAX_MIX_WEIGHT:g} times what "
+            "you add", param="voice", code="invalid_voice")
+    return factors
 
 
 def float32_copy(pack: torch.Tensor) -> torch.Tensor:
@@ -177,6 +194,27 @@ class VoiceLibrary:
             f"OpenAI names: {', '.join(sorted(self.openai_names))}",
             param="voice", code="voice_not_found")
 
+    def _damaged(self, name: str, path: Path, why: str) -> InvalidRequest:
+        logger.warning("voice pack {} cannot be used: {}", path, why)
+        return InvalidRequest(f"voice {quote(name)} cannot be used: its pack {why}; choose another voice",
+                              param="voice", code="invalid_voice")
+
+    def _load(self, name: str, path: Path) -> torch.Tensor:
+        """The pack in ``path`` as float32 ``[rows, 1, 256]``; a file that cannot be read (corrupt or cut
+        short), holds something else, or holds values that are not finite is an InvalidRequest naming
+        the voice (the path goes to the log only)."""
+        try:
+            pack = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:   # whatever a damaged file makes the unpickler raise
+            raise self._damaged(name, path, f"file is corrupt or truncated ({type(exc).__name__})") from None
+        if not isinstance(pack, torch.Tensor) or pack.shape[-1] != 256 or pack.numel() != self.rows * 256:
+            raise InvalidRequest(f"voice pack {quote(name)} is not a [{self.rows}, 1, 256] tensor", param="voice",
+                                 code="invalid_voice")
+        pack = pack.detach().to(torch.float32).reshape(self.rows, 1, 256).contiguous()
+        if not np.isfinite(pack.numpy()).all():
+            raise self._damaged(name, path, "holds values that are not finite numbers")
+        return pack
+
     def pack(self, name: str) -> torch.Tensor:
         with self._lock:
             if name in self._packs:
@@ -184,35 +222,44 @@ class VoiceLibrary:
         path = self._path(name)
         if path is None:
             raise self._unknown(name)
-        pack = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(pack, torch.Tensor) or pack.shape[-1] != 256 or pack.numel() != self.rows * 256:
-            raise InvalidRequest(f"voice pack {quote(name)} is not a [{self.rows}, 1, 256] tensor", param="voice",
-                                 code="invalid_voice")
-        pack = pack.detach().to(torch.float32).reshape(self.rows, 1, 256).contiguous()
+        pack = self._load(name, path)
         with self._lock:
             self._packs[name] = pack
         return pack
 
+    def _terms(self, spec: str) -> list[MixTerm]:
+        """A spec's terms, OpenAI names (of the whole spec or a term) replaced by the voices they stand for."""
+        terms = self._parse(self.openai_names.get(spec, spec))
+        return [MixTerm(self.openai_names.get(t.name, t.name), t.weight) for t in terms]
+
+    def identity(self, spec: str) -> tuple[tuple[str, float], ...]:
+        """What pack a spec stands for: each voice with the factor its pack is multiplied by. Two specs of
+        one identity (``a(2)+b(1)``, ``a(4)+b(2)``, ``a+b(0.5)``) share one pack; InvalidRequest for a spec
+        that cannot be parsed or whose weights pass ``MAX_MIX_WEIGHT`` (see ``mix_weights``)."""
+        spec = spec.strip()
+        terms = self._terms(spec)
+        if len(terms) == 1 and (self.normalize_weights or terms[0].weight == 1.0):
+            return ((terms[0].name, 1.0),)
+        return tuple(zip((t.name for t in terms), mix_weights(terms, self.normalize_weights, spec), strict=True))
+
     def resolve(self, spec: str) -> tuple[str, torch.Tensor]:
         """Return the canonical mix string and its pack for a name, an OpenAI name or a mix."""
         spec = spec.strip()
-        terms = self._parse(self.openai_names.get(spec, spec))
-        terms = [MixTerm(self.openai_names.get(t.name, t.name), t.weight) for t in terms]
-        key = tuple((t.name, t.weight) for t in terms)
+        terms = self._terms(spec)
+        key = self.identity(spec)
+        if len(key) == 1 and key[0][1] == 1.0:
+            return key[0][0], self.pack(key[0][0])
         # Re-parseable (the language is read back from it): a subtraction is "-name(w)", not "+name(-w)".
         canonical = format_mix(terms)
-        if len(terms) == 1 and (self.normalize_weights or terms[0].weight == 1.0):
-            return terms[0].name, self.pack(terms[0].name)
         with self._lock:
             if key in self._mixes:
                 self._mixes.move_to_end(key)
                 return canonical, self._mixes[key]
-        packs = [self.pack(t.name) for t in terms]
-        total = sum(t.weight for t in terms if t.weight > 0) if self.normalize_weights else 1.0
+        packs = [self.pack(name) for name, _ in key]
         # numpy, not torch: this runs on a pool thread, where torch would start an OpenMP team of its
         # own for the pack's 130k values and slow the inference thread down (see torch_threads)
-        mixed = torch.from_numpy(sum(p.numpy() * np.float32(t.weight / total)
-                                     for p, t in zip(packs, terms, strict=True)))
+        mixed = torch.from_numpy(sum(p.numpy() * np.float32(factor)
+                                     for p, (_, factor) in zip(packs, key, strict=True)))
         with self._lock:
             self._mixes[key] = mixed
             while len(self._mixes) > MIX_CACHE_SIZE:

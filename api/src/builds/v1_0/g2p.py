@@ -26,6 +26,11 @@ _WORD_GROUP = re.compile(r"\S+(?:\s+\S+){0,7}\s*")
 # "state-of-the-art" has 7), which keeps the cost linear in the input.
 MAX_WORD_SUBTOKENS = 8
 _LONG_RUN = re.compile(rf"\S{{{MAX_WORD_SUBTOKENS + 1},}}")
+# misaki reads digits joined by commas as one number ("1,234", but "1,2,3" too) and says it with
+# num2words, which cannot say one of 306 digits or more (an OverflowError). A number of more digits than
+# this (any script's digits) is read digit by digit, as the normalizer reads long runs of ASCII digits.
+MAX_NUMBER_DIGITS = 15
+_NUMBER = re.compile(r"\d++(?:,\d++)*+")
 
 
 def normalize_lang(code: str) -> str:
@@ -72,6 +77,20 @@ def cut_long_words(text: str, subtokenize: Callable[[str], list[str]], limit: in
     return _LONG_RUN.sub(cut, text)
 
 
+def spell_long_numbers(text: str, limit: int = MAX_NUMBER_DIGITS) -> str:
+    """``text`` with every number (digits joined by commas) of more than ``limit`` digits spelt as single
+    digits, a space after each digit and comma: misaki then reads it digit by digit, whatever its script.
+    No character is dropped or moved."""
+
+    def spell(match: re.Match[str]) -> str:
+        number: str = match.group(0)
+        if len(number) - number.count(",") <= limit:
+            return number
+        return ", ".join(" ".join(group) for group in number.split(","))
+
+    return _NUMBER.sub(spell, text)
+
+
 class TokenG2P:
     """A misaki G2P that returns words (``MToken``s) with their phonemes: word-level captions.
 
@@ -96,7 +115,7 @@ def english_g2p(british: bool) -> TokenG2P:
     except Exception:  # espeak-ng missing: misaki still speaks every word it knows
         fallback = None
     return TokenG2P(en.G2P(trf=False, british=british, fallback=fallback, unk=""),
-                    prepare=lambda text: cut_long_words(text, en.subtokenize))
+                    prepare=lambda text: cut_long_words(spell_long_numbers(text), en.subtokenize))
 
 
 class PhraseG2P:

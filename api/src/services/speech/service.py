@@ -153,7 +153,7 @@ class SpeechService:
             dictionary = self._dictionary(request, backend)
             segments = await anyio.to_thread.run_sync(lambda: dictionary.apply(self._segments(request)))
             self.check_pauses(segments, len(request.input), request.speed)
-            voicings = Voicings(self.manager, backend, request)
+            voicings = Voicings(self.manager, backend, request, self.settings.max_voices_per_request)
             primary = await voicings.resolve(None, None)
             for segment in segments:
                 if isinstance(segment, SpeechSegment):
@@ -169,7 +169,7 @@ class SpeechService:
         self.check_input(phonemes, "phonemes")
         lease = await self._leased(request.model)
         try:
-            voicing = await Voicings(self.manager, lease.backend, request).resolve(None, None)
+            voicing = await Voicings(self.manager, lease.backend, request, 1).resolve(None, None)
         except BaseException:
             lease.release()
             raise

@@ -67,11 +67,28 @@ def _ids_for_readable_names(spec: str, library: VoiceLibrary) -> str:
 
 
 class Voicings:
-    """Resolves each segment's voice spec (aliases first) and pace, once per distinct pair."""
+    """Resolves each segment's voice spec (aliases first) and pace, once per distinct pair.
 
-    def __init__(self, manager: ModelManager, backend: KokoroBackend, request: SpeechRequest):
+    A request speaks with at most ``max_voices`` distinct packs (MAX_VOICES_PER_REQUEST; a pack is half a
+    megabyte, held until the request ends): one more is a 400 before it is built. Specs that stand for
+    the same pack (``a(2)+b(1)``, ``a(4)+b(2)``; see ``VoiceLibrary.identity``) share it and count once.
+    """
+
+    def __init__(self, manager: ModelManager, backend: KokoroBackend, request: SpeechRequest, max_voices: int):
         self.manager, self.backend, self.request = manager, backend, request
+        self.max_voices = max_voices
         self._resolved: dict[tuple, Voicing] = {}
+        self._packs: dict[tuple, torch.Tensor] = {}   # identity -> the request's one pack of it
+
+    async def _pack(self, spec: str) -> tuple[str, torch.Tensor]:
+        identity = await anyio.to_thread.run_sync(self.backend.voices.identity, spec)
+        if identity not in self._packs and len(self._packs) >= self.max_voices:
+            raise InvalidRequest(
+                f"this request speaks with more than {self.max_voices} distinct voices or mixes, the most one "
+                f"request may use here (MAX_VOICES_PER_REQUEST={self.max_voices})", param="input",
+                code="too_many_voices")
+        name, pack = await resolve_voice(self.manager, self.backend, spec)
+        return name, self._packs.setdefault(identity, pack)
 
     def _alias(self, spec: str) -> tuple[str, float]:
         alias = self.request.voice_aliases.get(spec.strip())
@@ -85,7 +102,7 @@ class Voicings:
         key = (voice, rate)
         if key not in self._resolved:
             spec, alias_rate = self._alias(voice if voice is not None else self.request.voice_name)
-            name, pack = await resolve_voice(self.manager, self.backend, spec)
+            name, pack = await self._pack(spec)
             lang_hint = self.request.lang_code or self.backend.voices.primary_name(name)[:1]
             lang = self.backend.spec.normalize_lang(lang_hint)
             g2p = await anyio.to_thread.run_sync(self.backend.g2p, lang)
