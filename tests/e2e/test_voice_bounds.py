@@ -44,7 +44,7 @@ def voices_server(v1_model_dir, tmp_path_factory):
     (saved / "af_truncated.pt").write_bytes(whole[: len(whole) // 2])
     (saved / "af_corrupt.pt").write_bytes(bytes(range(256)) * 64)
     torch.save(torch.full((510, 1, 256), float("inf")), saved / "af_infinite.pt")   # what combine once saved
-    proc = AppServer(root).start()
+    proc = AppServer(root, model_free=True).start()
     r = httpx.post(proc.url + "/v1/audio/voices/combine", json={"voices": "af_heart+af_bella+af_sky+af_nova"},
                    timeout=60)
     assert r.status_code == 200   # the packs the tests mix, loaded (no synthesis: it would allocate too)
