@@ -50,6 +50,9 @@ KINDS = {
     "urls_emails": lambda n: ("see https://example.com/a/b?c=d&e=f or mail jane.doe+tag@example.co.uk now. " * n)[:n],
     "abbreviations": lambda n: ("Dr. Mr. Mrs. e.g. i.e. vs. etc. No. St. " * n)[:n],
     "whitespace": lambda n: ("word" + " " * 50 + "\n" * 20) * (n // 74),
+    "brackets": lambda n: "[" * n,                    # misaki's link pattern: quadratic in a run of "["
+    "image_brackets": lambda n: "![" * (n // 2),
+    "underscores": lambda n: "_" * n,                 # spaCy's tokenizer: quadratic in a run of "_"
     "prose": lambda n: ("The keeper climbed the stairs of the old lighthouse and lit the lamp. " * n)[:n],
 }
 

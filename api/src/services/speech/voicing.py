@@ -16,6 +16,7 @@ from ...inference.voices import parse_mix
 from ...structures.schemas import SpeechRequest, VoiceAlias
 from ..text_processing.pipeline import Voicing
 from ..text_processing.segments import SpeechSegment
+from ..text_processing.text_work import Deadline, TextWork
 
 ENGLISH = ("a", "b")
 
@@ -43,10 +44,13 @@ async def resolve_voice(manager: ModelManager, backend: KokoroBackend, spec: str
 
 
 class Voicings:
-    """Resolves each segment's voice spec (aliases first) and pace, once per distinct pair."""
+    """Resolves each segment's voice spec (aliases first) and pace, once per distinct pair; each
+    voicing's G2P runs in ``text`` within ``deadline``."""
 
-    def __init__(self, manager: ModelManager, backend: KokoroBackend, request: SpeechRequest):
+    def __init__(self, manager: ModelManager, backend: KokoroBackend, request: SpeechRequest,
+                 text: TextWork, deadline: Optional[Deadline]):
         self.manager, self.backend, self.request = manager, backend, request
+        self.text, self.deadline = text, deadline
         self._resolved: dict[tuple, Voicing] = {}
 
     def _alias(self, spec: str) -> tuple[str, float]:
@@ -64,7 +68,7 @@ class Voicings:
             name, pack = await resolve_voice(self.manager, self.backend, spec)
             lang_hint = self.request.lang_code or self.backend.voices.primary_name(name)[:1]
             lang = self.backend.spec.normalize_lang(lang_hint)
-            g2p = await anyio.to_thread.run_sync(self.backend.g2p, lang)
+            g2p = await anyio.to_thread.run_sync(self.text.g2p, self.backend, lang, self.deadline)
             speed = min(4.0, max(0.25, self.request.speed * alias_rate * (rate or 1.0)))
             self._resolved[key] = Voicing(name, pack, speed, g2p, lang in ENGLISH)
         return self._resolved[key]
