@@ -25,6 +25,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Callable, Optional, Protocol
 
+from loguru import logger
+
 from ...core.exceptions import RequestTimeout, ServiceUnavailable
 from ...core.phonemes import G2P, PhonemeToken
 from ...structures.normalization import NormalizationOptions
@@ -121,12 +123,17 @@ class _Worker:
 
 
 class TextWorkers:
-    """Text work in up to ``size`` worker processes; see the module docstring. Thread-safe."""
+    """Text work in up to ``size`` worker processes; see the module docstring. Thread-safe.
+
+    The first process starts when first needed; after that, whenever a caller takes the last idle
+    process and there is room, another starts in the background (with every G2P built so far), so the
+    next caller, or the one after a deadline's kill, finds one ready."""
 
     def __init__(self, size: int):
         self.size = size
         self._idle: list[_Worker] = []
-        self._running = 0
+        self._running = 0                               # started or starting
+        self._loaded: set[tuple[str, str]] = set()      # (version, lang) every new process builds first
         self._lock = threading.Condition()
 
     def _take(self, deadline: Optional[Deadline]) -> _Worker:
@@ -136,18 +143,59 @@ class TextWorkers:
                     raise deadline.expired()
                 self._lock.wait(None if deadline is None else deadline.remaining())
             if self._idle:
-                return self._idle.pop()
+                worker = self._idle.pop()
+                self._spare()
+                return worker
             self._running += 1
-        try:
-            return _Worker()
-        except BaseException:
-            self._drop()
-            raise
+        return self._started()
 
-    def _drop(self) -> None:
+    def _spare(self) -> None:
+        """Under the lock: start a process in the background when none is idle and there is room."""
+        if not self._idle and self._running < self.size:
+            self._running += 1
+            threading.Thread(target=self._start_spare, name="kokoro-text-spare", daemon=True).start()
+
+    def _start_spare(self) -> None:
+        try:
+            worker = self._started()
+        except Exception as exc:
+            logger.opt(exception=exc).warning("a spare text worker process failed to start")
+            return
+        self._give(worker)
+
+    def _started(self) -> _Worker:
+        """A new process (already counted in ``_running``) with the G2Ps built so far; uncounted on failure."""
+        worker = None
+        began = time.monotonic()
+        try:
+            worker = _Worker()
+            with self._lock:
+                loaded = sorted(self._loaded)
+            for key in loaded:
+                status, value = worker.call("load", key, None)
+                if status == "error":
+                    raise value
+        except BaseException:
+            if worker is not None:
+                worker.kill()
+            self._drop(replace=False)
+            raise
+        logger.info("text worker process {} ready in {:.1f} s", worker.process.pid, time.monotonic() - began)
+        return worker
+
+    def _drop(self, replace: bool = True) -> None:
+        """A process is gone; ``replace``: start another in the background if none is idle."""
         with self._lock:
             self._running -= 1
             self._lock.notify()
+            if replace:
+                self._spare()
+
+    @property
+    def idle(self) -> int:
+        """Processes started and waiting for work."""
+        with self._lock:
+            return len(self._idle)
 
     def _give(self, worker: _Worker) -> None:
         with self._lock:
@@ -176,6 +224,8 @@ class TextWorkers:
 
     def g2p(self, backend: G2PSource, lang: str, deadline: Optional[Deadline]) -> G2P:
         self.call("load", backend.version, lang, deadline=deadline)
+        with self._lock:
+            self._loaded.add((backend.version, lang))
         return RemoteG2P(self, backend.version, lang, deadline)
 
     def normalizer(self, options: NormalizationOptions, deadline: Optional[Deadline]) -> Normalizer:

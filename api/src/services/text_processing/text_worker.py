@@ -65,7 +65,10 @@ def serve(conn: Any) -> None:   # a multiprocessing Connection
             answer = ("ok", OPS[op](*args))
         except Exception as exc:
             answer = ("error", _portable(exc))
-        conn.send(answer)
+        try:
+            conn.send(answer)
+        except OSError:   # the server gave up on this call (or exited): nobody to answer
+            return
 
 
 def main(fd: int) -> None:
