@@ -148,7 +148,7 @@ def serve_and_probe(args) -> None:
     port = free_port()
     env = {**os.environ, "MODEL_DIR": str(root), "REQUEST_TIMEOUT_S": str(args.timeout), "CHUNK_CACHE_MB": "0",
            "TORCH_THREADS": "2", "LOG_LEVEL": "WARNING", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.src.main:app", "--port", str(port)], env=env)
+    server = subprocess.Popen([sys.executable, "-m", "uvicorn", "api.src.main:app", "--port", str(port), "--no-access-log"], env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(600):
