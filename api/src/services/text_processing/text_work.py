@@ -125,42 +125,55 @@ class _Worker:
 class TextWorkers:
     """Text work in up to ``size`` worker processes; see the module docstring. Thread-safe.
 
-    The first process starts when first needed; after that, whenever a caller takes the last idle
-    process and there is room, another starts in the background (with every G2P built so far), so the
-    next caller, or the one after a deadline's kill, finds one ready."""
+    Processes start in a background thread (with every G2P built so far), the first when first needed;
+    after that, whenever a caller takes the last idle one and there is room, or a deadline killed one, so
+    the next caller finds one ready. A caller waits for one within its deadline."""
 
     def __init__(self, size: int):
         self.size = size
         self._idle: list[_Worker] = []
         self._running = 0                               # started or starting
         self._loaded: set[tuple[str, str]] = set()      # (version, lang) every new process builds first
+        self._starting = 0                              # processes starting in the background
+        self._failure: Optional[BaseException] = None   # why the last start failed, for the waiters
         self._lock = threading.Condition()
 
     def _take(self, deadline: Optional[Deadline]) -> _Worker:
+        """An idle process, waiting (within ``deadline``) while one starts or another caller's call ends;
+        processes start in the background only, so the wait for a start is bounded too."""
         with self._lock:
-            while not self._idle and self._running >= self.size:
+            while not self._idle:
+                self._spare()
+                if self._failure is not None and self._starting == 0:
+                    failure, self._failure = self._failure, None
+                    raise ServiceUnavailable(f"no text worker process could start: {failure}",
+                                             code="text_worker_failed") from failure
                 if deadline is not None and deadline.remaining() <= 0:
                     raise deadline.expired()
                 self._lock.wait(None if deadline is None else deadline.remaining())
-            if self._idle:
-                worker = self._idle.pop()
-                self._spare()
-                return worker
-            self._running += 1
-        return self._started()
+            worker = self._idle.pop()
+            self._spare()
+            return worker
 
     def _spare(self) -> None:
         """Under the lock: start a process in the background when none is idle and there is room."""
         if not self._idle and self._running < self.size:
             self._running += 1
+            self._starting += 1
             threading.Thread(target=self._start_spare, name="kokoro-text-spare", daemon=True).start()
 
     def _start_spare(self) -> None:
         try:
             worker = self._started()
         except Exception as exc:
-            logger.opt(exception=exc).warning("a spare text worker process failed to start")
+            logger.opt(exception=exc).warning("a text worker process failed to start")
+            with self._lock:
+                self._starting -= 1
+                self._failure = exc
+                self._lock.notify_all()
             return
+        with self._lock:
+            self._starting -= 1
         self._give(worker)
 
     def _started(self) -> _Worker:
@@ -187,7 +200,7 @@ class TextWorkers:
         """A process is gone; ``replace``: start another in the background if none is idle."""
         with self._lock:
             self._running -= 1
-            self._lock.notify()
+            self._lock.notify_all()
             if replace:
                 self._spare()
 
@@ -200,7 +213,7 @@ class TextWorkers:
     def _give(self, worker: _Worker) -> None:
         with self._lock:
             self._idle.append(worker)
-            self._lock.notify()
+            self._lock.notify_all()
 
     def call(self, op: str, *args: Any, deadline: Optional[Deadline] = None) -> Any:
         """``text_worker.OPS[op](*args)`` in a worker process, done before ``deadline``; raises what it
