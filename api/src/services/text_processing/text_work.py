@@ -182,12 +182,17 @@ class TextWorkers:
         began = time.monotonic()
         try:
             worker = _Worker()
-            with self._lock:
-                loaded = sorted(self._loaded)
-            for key in loaded:
-                status, value = worker.call("load", key, None)
-                if status == "error":
-                    raise value
+            done: set[tuple[str, str]] = set()
+            while True:   # until no G2P was asked for meanwhile
+                with self._lock:
+                    todo = sorted(self._loaded - done)
+                if not todo:
+                    break
+                for key in todo:
+                    status, value = worker.call("load", key, None)
+                    if status == "error":
+                        raise value
+                    done.add(key)
         except BaseException:
             if worker is not None:
                 worker.kill()
@@ -236,9 +241,17 @@ class TextWorkers:
         return value
 
     def g2p(self, backend: G2PSource, lang: str, deadline: Optional[Deadline]) -> G2P:
-        self.call("load", backend.version, lang, deadline=deadline)
+        key = (backend.version, lang)
         with self._lock:
-            self._loaded.add((backend.version, lang))
+            known = key in self._loaded
+            self._loaded.add(key)   # first, so a process starting meanwhile builds it too
+        try:
+            self.call("load", *key, deadline=deadline)
+        except BaseException:
+            if not known:
+                with self._lock:
+                    self._loaded.discard(key)
+            raise
         return RemoteG2P(self, backend.version, lang, deadline)
 
     def normalizer(self, options: NormalizationOptions, deadline: Optional[Deadline]) -> Normalizer:
