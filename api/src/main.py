@@ -31,6 +31,7 @@ from .routers.mount import mount_routes
 from .routers.web import PREFIX as WEB_PREFIX
 from .services.download_links import DownloadStore
 from .services.speech import SpeechService
+from .services.text_processing.text_work import text_work
 from .services.voice_combine import SaveQuota, VoiceCombiner
 from .services.warm_up import WarmUp
 from .startup import lifespan
@@ -91,9 +92,12 @@ def create_app(settings: Optional[Settings] = None, *, backend_builder: Optional
     state.memory_guard = GpuMemoryGuard(settings.gpu_memory_clear_threshold)
     state.scheduler = build_scheduler(settings, state.manager.device, state.memory_guard)
     state.engine = SynthesisEngine(state.scheduler, ChunkCache(settings.chunk_cache_mb * 1024 * 1024))
-    state.speech = SpeechService(settings, state.manager, state.engine)
-    state.warm_up = WarmUp(state.engine, state.manager, state.speech.limits,
-                           default_voice=settings.default_voice, preload_voices=settings.preload_voices)
+    # text work in TEXT_WORKERS processes; in-process under FAULT_INJECTION, whose backend finds its
+    # markers' phonemes through the G2P that Voicings builds in this process
+    state.text_work = text_work(0 if settings.fault_injection else settings.text_workers)
+    state.speech = SpeechService(settings, state.manager, state.engine, state.text_work)
+    state.warm_up = WarmUp(state.engine, state.manager, state.speech.limits, default_voice=settings.default_voice,
+                           preload_voices=settings.preload_voices, text=state.text_work)
     state.voice_combiner = VoiceCombiner(state.manager, allow_save=settings.allow_voice_save, quota=SaveQuota(
         settings.voice_save_max_count, int(settings.voice_save_max_mb * 1024 * 1024)))
     state.metrics_registry = metrics.make_registry(app)

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     chunk_lookahead: int = Field(2, ge=1)
     request_timeout_s: float = Field(3600.0, gt=0)
     slow_reader_timeout_s: float = Field(60.0, gt=0)
+    # processes that run normalization and G2P, each call bounded by REQUEST_TIMEOUT_S (started on first
+    # use, shared by the apps of one process); 0: in the request's thread, unbounded (text_processing/text_work)
+    text_workers: int = Field(2, ge=0)
     fault_injection: bool = False
     max_inflight_per_worker: Optional[int] = Field(None, ge=1)   # deprecated: MAX_ACTIVE_REQUESTS (see below)
     shutdown_grace_s: float = Field(25.0, ge=0)

@@ -14,19 +14,20 @@ batch warm-up is logged, never fatal.
 """
 import asyncio
 import itertools
-from typing import Sequence
+from typing import Optional, Sequence
 
 from loguru import logger
 
 from ..inference.backend import KokoroBackend
 from ..inference.engine import SynthesisEngine
 from ..inference.model_manager import ModelLease, ModelManager
+from ..structures.normalization import NormalizationOptions
 from .speech.voicing import ENGLISH
 from .text_processing.chunker import ChunkLimits
 from .text_processing.mapped_text import MappedText
-from .text_processing.normalizer import normalize_text
 from .text_processing.pipeline import SpeechPlanner, Voicing
 from .text_processing.segments import SpeechSegment
+from .text_processing.text_work import InProcessText, TextWork
 
 _FIRST = "Warming up."
 _MEASURE = "The keeper climbed the stairs of the old lighthouse, lit the lamp, and watched the ships pass by."
@@ -36,8 +37,9 @@ class WarmUp:
     """Warms each version once; see the module docstring for what each entry point does."""
 
     def __init__(self, engine: SynthesisEngine, manager: ModelManager, limits: ChunkLimits, *,
-                 default_voice: str, preload_voices: Sequence[str]):
+                 default_voice: str, preload_voices: Sequence[str], text: Optional[TextWork] = None):
         self.engine, self.manager, self.limits = engine, manager, limits
+        self.text: TextWork = text or InProcessText()   # requests' text work: warming it starts its process
         self.default_voice = default_voice
         self.preload_voices = tuple(preload_voices)
 
@@ -56,9 +58,9 @@ class WarmUp:
         voice = self._voice(names)
         lang = backend.spec.normalize_lang(voice[:1])
         pack = await asyncio.to_thread(backend.voices.pack, voice)
-        g2p = await asyncio.to_thread(backend.g2p, lang)
+        g2p = await asyncio.to_thread(self.text.g2p, backend, lang, None)
         voicing = Voicing(voice, pack, 1.0, g2p, lang in ENGLISH)
-        planner = SpeechPlanner(self.limits, normalize_text)
+        planner = SpeechPlanner(self.limits, self.text.normalizer(NormalizationOptions(), None))
         # one plan per text: the first stays a chunk of its own (a request's first chunk takes more along)
         plan = itertools.chain.from_iterable(
             planner.plan([SpeechSegment([MappedText.of(text)])], lambda _: voicing) for text in (_FIRST, _MEASURE))

@@ -31,6 +31,16 @@ _LONG_RUN = re.compile(rf"\S{{{MAX_WORD_SUBTOKENS + 1},}}")
 # this (any script's digits) is read digit by digit, as the normalizer reads long runs of ASCII digits.
 MAX_NUMBER_DIGITS = 15
 _NUMBER = re.compile(r"\d++(?:,\d++)*+")
+# spaCy's tokenizer splits a run of one repeated symbol ("____") a character at a time, rescanning the rest
+# each time: quadratic (4,000 underscores took seconds). Runs longer than this are cut by spaces; a real
+# text's rules and blanks are shorter, and keep their phonemes.
+MAX_SYMBOL_RUN = 64
+_SYMBOL_RUN = re.compile(rf"([^\w\s]|_)\1{{{MAX_SYMBOL_RUN},}}")
+# misaki reads "[text](feature)" links with a pattern that scans from every "[" to the next "]" (and
+# from "](" to the next ")"): quadratic when many "[" have no link to close. Past this many characters
+# scanned in one sentence, every "[" that cannot start a link is read as "(" (the same punctuation to
+# spaCy), so no scan starts there; below it, the text is misaki's unchanged.
+MAX_LINK_SCAN = 200_000
 
 
 def normalize_lang(code: str) -> str:
@@ -91,10 +101,40 @@ def spell_long_numbers(text: str, limit: int = MAX_NUMBER_DIGITS) -> str:
     return _NUMBER.sub(spell, text)
 
 
+def cut_symbol_runs(text: str, limit: int = MAX_SYMBOL_RUN) -> str:
+    """``text`` with every run of more than ``limit`` of one symbol cut by spaces into runs of ``limit``."""
+    return _SYMBOL_RUN.sub(lambda m: " ".join(m[0][i:i + limit] for i in range(0, len(m[0]), limit)), text)
+
+
+def defuse_links(text: str, budget: int = MAX_LINK_SCAN) -> str:
+    """``text`` unchanged when misaki's link pattern scans at most ``budget`` characters in it; else with
+    each "[" that starts no link ("[" up to the next "]", then "(", then a ")" later) as "(".
+    Linear: next "]" and last ")" are found in one pass each."""
+    if text.count("[") * len(text) <= budget:
+        return text
+    last_paren = text.rfind(")")
+    out = list(text)
+    close = -1   # the next "]" at or after the position being read, scanning backwards
+    for i in range(len(text) - 1, -1, -1):
+        c = text[i]
+        if c == "]":
+            close = i
+        elif c == "[":
+            links = close > i + 1 and text[close + 1:close + 2] == "(" and last_paren > close + 1
+            if not links:
+                out[i] = "("
+    return "".join(out)
+
+
+def defuse(text: str, subtokenize: Callable[[str], list[str]]) -> str:
+    """What misaki reads of ``text``: links defused, long symbol runs and long words cut (each linear)."""
+    return cut_long_words(cut_symbol_runs(defuse_links(text)), subtokenize)
+
+
 class TokenG2P:
     """A misaki G2P that returns words (``MToken``s) with their phonemes: word-level captions.
 
-    ``prepare`` rewrites the text first (English: `cut_long_words`)."""
+    ``prepare`` rewrites the text first (English: `defuse`)."""
 
     def __init__(self, g2p: Callable[[str], Any], prepare: Optional[Callable[[str], str]] = None):
         self._g2p = _Locked(g2p)
@@ -115,7 +155,7 @@ def english_g2p(british: bool) -> TokenG2P:
     except Exception:  # espeak-ng missing: misaki still speaks every word it knows
         fallback = None
     return TokenG2P(en.G2P(trf=False, british=british, fallback=fallback, unk=""),
-                    prepare=lambda text: cut_long_words(spell_long_numbers(text), en.subtokenize))
+                    prepare=lambda text: defuse(spell_long_numbers(text), en.subtokenize))
 
 
 class PhraseG2P:

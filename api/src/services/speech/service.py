@@ -8,7 +8,6 @@ leases the model version first (``ModelManager.lease``) and hands the lease with
 ``phonemize`` runs the same text path without synthesis (``/dev/phonemize``).
 """
 import time
-from functools import partial
 from typing import Iterator, Optional
 
 import anyio
@@ -24,7 +23,6 @@ from ...structures.schemas import SpeechRequest
 from ..audio.joiner import JoinPolicy
 from ..text_processing.chunker import ChunkLimits, pack_sentences
 from ..text_processing.markup import parse_inline
-from ..text_processing.normalizer import normalize_text
 from ..text_processing.pipeline import PlanItem, SpeechChunk, SpeechPlanner, Voicing
 from ..text_processing.pronunciations import (
     MAX_REQUEST_ENTRIES,
@@ -35,6 +33,7 @@ from ..text_processing.pronunciations import (
 )
 from ..text_processing.segments import PauseSegment, SpeechSegment
 from ..text_processing.ssml import parse_ssml
+from ..text_processing.text_work import Deadline, InProcessText, TextWork
 from .job import SpeechJob
 from .voicing import ENGLISH, Voicings
 
@@ -56,10 +55,12 @@ def join_policy_from(settings: Settings) -> JoinPolicy:
 class SpeechService:
     """Validates speech requests, plans them and starts their jobs; see the module docstring."""
 
-    def __init__(self, settings: Settings, manager: ModelManager, engine: SynthesisEngine):
+    def __init__(self, settings: Settings, manager: ModelManager, engine: SynthesisEngine,
+                 text: Optional[TextWork] = None):
         self.settings = settings
         self.manager = manager
         self.engine = engine
+        self.text: TextWork = text or InProcessText()   # where normalization and G2P run (TEXT_WORKERS)
         self.limits = limits_from(settings)
         self.join = join_policy_from(settings)
         self.pronunciations = PronunciationDict(load_file(settings.pronunciations_file))
@@ -74,28 +75,30 @@ class SpeechService:
             raise InvalidRequest(f"{param} is empty", param=param, code="empty_input")
         return text
 
-    def _normalizer(self, options: NormalizationOptions):
-        return partial(normalize_text, options=options) if options.normalize else None
+    def _normalizer(self, options: NormalizationOptions, deadline: Deadline):
+        return self.text.normalizer(options, deadline) if options.normalize else None
 
     async def phonemize(self, text: str, model: str, language: Optional[str],
                         options: NormalizationOptions) -> tuple[str, KokoroBackend]:
         """What the speech path makes of ``text`` without speaking it (``/dev/phonemize``): markup and the
         server's pronunciations, normalization (English), sentences, G2P and chunks, each chunk's phonemes
-        joined by a space. Same limits as speech: MAX_INPUT_CHARS, and REQUEST_TIMEOUT_S checked between
-        chunks (a 504; the worker thread stops at the next chunk)."""
+        joined by a space. Same limits as speech: MAX_INPUT_CHARS, and REQUEST_TIMEOUT_S (a 504: checked
+        between chunks, and by the text workers within each call)."""
         self.check_input(text, "text")
         async with self.manager.lease(self.manager.version_for(model)) as backend:
-            lang = backend.spec.normalize_lang(language or "a")
-            g2p = await anyio.to_thread.run_sync(backend.g2p, lang)
-            voicing = Voicing("", None, 1.0, g2p, lang in ENGLISH)
             timeout_s = self.settings.request_timeout_s
+            bound = Deadline.after(timeout_s)
+            lang = backend.spec.normalize_lang(language or "a")
+            g2p = await anyio.to_thread.run_sync(self.text.g2p, backend, lang, bound)
+            voicing = Voicing("", None, 1.0, g2p, lang in ENGLISH)
             deadline = time.perf_counter() + timeout_s
 
             def run() -> str:
                 segments = self.pronunciations.apply(parse_inline(text, allow_voice_tags=False,
                                                                   max_pause_s=self.settings.max_pause_s))
                 phonemes = []
-                for item in SpeechPlanner(self.limits, self._normalizer(options)).plan(segments, lambda _: voicing):
+                planner = SpeechPlanner(self.limits, self._normalizer(options, bound))
+                for item in planner.plan(segments, lambda _: voicing):
                     if time.perf_counter() > deadline:
                         raise RequestTimeout(f"phonemizing ran past its {timeout_s:g} s deadline "
                                              "(REQUEST_TIMEOUT_S)", code="request_timeout")
@@ -147,18 +150,21 @@ class SpeechService:
 
     async def start(self, request: SpeechRequest, with_words: bool = False) -> SpeechJob:
         self.check_input(request.input)
+        deadline = Deadline.after(self.settings.request_timeout_s)   # the text work's; the job keeps its own
         lease = await self._leased(request.model)
         try:
             backend = lease.backend
             dictionary = self._dictionary(request, backend)
             segments = await anyio.to_thread.run_sync(lambda: dictionary.apply(self._segments(request)))
             self.check_pauses(segments, len(request.input), request.speed)
-            voicings = Voicings(self.manager, backend, request, self.settings.max_voices_per_request)
+            voicings = Voicings(self.manager, backend, request, self.text, deadline,
+                                self.settings.max_voices_per_request)
             primary = await voicings.resolve(None, None)
             for segment in segments:
                 if isinstance(segment, SpeechSegment):
                     await voicings.resolve(segment.voice, segment.rate)
-            plan = SpeechPlanner(self.limits, self._normalizer(request.normalization_options)).plan(segments, voicings)
+            plan = SpeechPlanner(self.limits, self._normalizer(request.normalization_options, deadline)).plan(
+                segments, voicings)
         except BaseException:
             lease.release()
             raise
@@ -169,7 +175,8 @@ class SpeechService:
         self.check_input(phonemes, "phonemes")
         lease = await self._leased(request.model)
         try:
-            voicing = await Voicings(self.manager, lease.backend, request, 1).resolve(None, None)
+            deadline = Deadline.after(self.settings.request_timeout_s)
+            voicing = await Voicings(self.manager, lease.backend, request, self.text, deadline, 1).resolve(None, None)
         except BaseException:
             lease.release()
             raise

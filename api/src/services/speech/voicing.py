@@ -18,6 +18,7 @@ from ...inference.voices import MixTerm, VoiceLibrary, format_mix, parse_mix
 from ...structures.schemas import SpeechRequest, VoiceAlias
 from ..text_processing.pipeline import Voicing
 from ..text_processing.segments import SpeechSegment
+from ..text_processing.text_work import Deadline, TextWork
 
 ENGLISH = ("a", "b")
 
@@ -67,15 +68,18 @@ def _ids_for_readable_names(spec: str, library: VoiceLibrary) -> str:
 
 
 class Voicings:
-    """Resolves each segment's voice spec (aliases first) and pace, once per distinct pair.
+    """Resolves each segment's voice spec (aliases first) and pace, once per distinct pair; each
+    voicing's G2P runs in ``text`` within ``deadline``.
 
     A request speaks with at most ``max_voices`` distinct packs (MAX_VOICES_PER_REQUEST; a pack is half a
     megabyte, held until the request ends): one more is a 400 before it is built. Specs that stand for
     the same pack (``a(2)+b(1)``, ``a(4)+b(2)``; see ``VoiceLibrary.identity``) share it and count once.
     """
 
-    def __init__(self, manager: ModelManager, backend: KokoroBackend, request: SpeechRequest, max_voices: int):
+    def __init__(self, manager: ModelManager, backend: KokoroBackend, request: SpeechRequest,
+                 text: TextWork, deadline: Optional[Deadline], max_voices: int):
         self.manager, self.backend, self.request = manager, backend, request
+        self.text, self.deadline = text, deadline
         self.max_voices = max_voices
         self._resolved: dict[tuple, Voicing] = {}
         self._packs: dict[tuple, torch.Tensor] = {}   # identity -> the request's one pack of it
@@ -105,7 +109,7 @@ class Voicings:
             name, pack = await self._pack(spec)
             lang_hint = self.request.lang_code or self.backend.voices.primary_name(name)[:1]
             lang = self.backend.spec.normalize_lang(lang_hint)
-            g2p = await anyio.to_thread.run_sync(self.backend.g2p, lang)
+            g2p = await anyio.to_thread.run_sync(self.text.g2p, self.backend, lang, self.deadline)
             speed = min(4.0, max(0.25, self.request.speed * alias_rate * (rate or 1.0)))
             self._resolved[key] = Voicing(name, pack, speed, g2p, lang in ENGLISH)
         return self._resolved[key]
