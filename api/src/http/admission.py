@@ -10,6 +10,7 @@ from loguru import logger
 
 from .asgi import WORK_PREFIXES, read_body, replay, send_error
 from .client_watch import serve_watched
+from .cuts import CutNote, ResponseCut
 
 
 class Admission:
@@ -102,8 +103,11 @@ class AdmissionMiddleware:
                 adm.clients_gone += 1
             elif outcome == "cut":
                 adm.clients_cut += 1
-                logger.warning("the client took no audio for {:g} s (SLOW_READER_TIMEOUT_S): its request is "
-                               "cancelled and the connection closed", self.send_timeout_s)
+                note = CutNote.of(scope)
+                if note is None or not note.told:   # a whole answer: its line was logged before the send
+                    logger.warning("the client took no audio for {:g} s (SLOW_READER_TIMEOUT_S): its request is "
+                                   "cancelled and the connection closed", self.send_timeout_s)
+                raise ResponseCut("slow reader")   # the connection dropped; uvicorn logs nothing of it
         except asyncio.CancelledError:
             # Only the drain's abort cancels us on purpose: answer 503 if nothing was sent yet;
             # otherwise propagate, so the server drops the connection (never a clean truncated file).

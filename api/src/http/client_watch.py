@@ -11,15 +11,31 @@ its place in admission and its model lease given back) when
   response incomplete, so the server closes the connection (it sends what it already buffered first,
   as TCP does; nothing of the app waits on it any more).
 
-Returns ``"ok"``, ``"gone"`` or ``"cut"``.
+Returns ``"ok"``, ``"gone"`` or ``"cut"``; a cut's reason is left in the scope's ``CutNote`` (``http.cuts``),
+which the response reads for the request's log line.
 """
 import anyio
 import anyio.lowlevel
 
+from .cuts import SCOPE_KEY, CutNote
+
 
 async def serve_watched(app, scope, app_receive, client_receive, send, send_timeout_s: float) -> str:
     """Run ``app`` on ``app_receive`` and a bounded ``send``; ``client_receive`` is the client's own
-    receive after its body (what comes next is its disconnect). See the module docstring."""
+    receive after its body (what comes next is its disconnect). See the module docstring. A failure of
+    the app is raised as itself (not wrapped in an exception group), so its handlers and log filters see it."""
+    state = {"outcome": "ok"}
+    scope[SCOPE_KEY] = CutNote()   # a cut's reason, for the request's log line
+    try:
+        await _serve(app, scope, app_receive, client_receive, send, send_timeout_s, state)
+    except BaseExceptionGroup as failures:   # the task group's wrapper: the app's own failure goes on alone
+        if len(failures.exceptions) == 1:
+            raise failures.exceptions[0] from None
+        raise
+    return state["outcome"]
+
+
+async def _serve(app, scope, app_receive, client_receive, send, send_timeout_s: float, state: dict) -> None:
     outcome = "ok"
     complete = False
 
@@ -38,6 +54,9 @@ async def serve_watched(app, scope, app_receive, client_receive, send, send_time
                 await send(message)
             if deadline.cancelled_caught:
                 outcome = "cut"
+                note = CutNote.of(scope)
+                if note is not None:
+                    note.why = f"the client took no audio for {send_timeout_s:g} s (SLOW_READER_TIMEOUT_S)"
                 group.cancel_scope.cancel()
                 await anyio.lowlevel.checkpoint()   # the cancellation ends the app here
             if message["type"] == "http.response.body" and not message.get("more_body", False):
@@ -46,4 +65,4 @@ async def serve_watched(app, scope, app_receive, client_receive, send, send_time
         group.start_soon(watch)
         await app(scope, app_receive, bounded_send)
         group.cancel_scope.cancel()   # the response is done: stop watching
-    return outcome
+    state["outcome"] = outcome

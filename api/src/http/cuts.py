@@ -7,6 +7,24 @@ app's handler for unhandled errors before it). ``ResponseCut`` is what a cut rai
 ``QuietCuts`` is the logging filter that keeps uvicorn from logging it.
 """
 import logging
+from typing import Any, Optional
+
+SCOPE_KEY = "kokoro.cut"
+
+
+class CutNote:
+    """Why a request's response was cut (``why``, set by whoever cuts it: ``client_watch``), and whether the
+    request's own log line said so (``told``, set by the response that logged it). Kept in the ASGI scope
+    under ``SCOPE_KEY``, so a shallow copy of the scope still shares it."""
+
+    def __init__(self) -> None:
+        self.why: Optional[str] = None
+        self.told = False
+
+    @staticmethod
+    def of(scope: dict[str, Any]) -> Optional["CutNote"]:
+        note = scope.get(SCOPE_KEY)
+        return note if isinstance(note, CutNote) else None
 
 
 class ResponseCut(Exception):

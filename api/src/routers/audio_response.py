@@ -19,7 +19,7 @@ from typing import Any, AsyncGenerator, Callable, Optional
 from fastapi.responses import Response, StreamingResponse
 
 from ..core.exceptions import DomainError
-from ..http.cuts import ResponseCut
+from ..http.cuts import CutNote, ResponseCut
 from ..http.errors import http_error
 from ..inference.scheduler import SlowReader
 from ..services.audio.writer import complete_file
@@ -41,7 +41,8 @@ def audio_headers(job: SpeechJob, fmt: Optional[str] = None) -> dict[str, str]:
     return headers
 
 
-async def _closing(job: SpeechJob, body: AsyncGenerator[Any, None], on_end: OnEnd) -> AsyncGenerator[Any, None]:
+async def _closing(job: SpeechJob, body: AsyncGenerator[Any, None], on_end: OnEnd,
+                   note: Optional[CutNote] = None) -> AsyncGenerator[Any, None]:
     status = "ok"
     try:
         async for item in body:
@@ -49,6 +50,8 @@ async def _closing(job: SpeechJob, body: AsyncGenerator[Any, None], on_end: OnEn
     except BaseException as exc:
         if not isinstance(exc, Exception):
             status = "disconnected"
+            if note is not None and note.why:   # cut by the server (client_watch), not left by the client
+                status, note.told = f"cut: {note.why}", True
         else:
             status = f"cut: {exc}" if isinstance(exc, CUTS) else f"failed: {type(exc).__name__}"
         raise
@@ -63,15 +66,20 @@ class _ClosingStreamingResponse(StreamingResponse):
     reading and then leaves cancels the send while the body waits at a ``yield``, which Starlette never
     resumes (so the body's cleanup would wait for the garbage collector)."""
 
-    def __init__(self, body: AsyncGenerator[Any, None], **kwargs: Any):
+    def __init__(self, body: AsyncGenerator[Any, None], note: CutNote, **kwargs: Any):
         super().__init__(body, **kwargs)
         self._body = body   # the body_iterator itself, kept with the type that can be closed
+        self._note = note
 
     async def __call__(self, scope, receive, send):
         try:
             await super().__call__(scope, receive, send)
         except CUTS as exc:   # already the request's log line: drop the connection, log nothing more
             raise ResponseCut(str(exc)) from None
+        except BaseException:
+            note = CutNote.of(scope)
+            self._note.why = note.why if note is not None else None   # for the body's log line, closed below
+            raise
         finally:
             await self._body.aclose()
 
@@ -81,7 +89,9 @@ async def audio_response(job: SpeechJob, body: AsyncGenerator[Any, None], *, med
                          whole: Optional[Callable[[list], Response]] = None, fmt: Optional[str] = None) -> Response:
     """The response for ``job``: ``body`` streamed as it is made, or gathered and rendered by ``whole``."""
     if stream:
-        return _ClosingStreamingResponse(_closing(job, body, on_end), media_type=media_type, headers=headers)
+        note = CutNote()
+        return _ClosingStreamingResponse(_closing(job, body, on_end, note), note, media_type=media_type,
+                                         headers=headers)
     items = []
     try:
         async for item in _closing(job, body, _ignore):
