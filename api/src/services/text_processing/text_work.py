@@ -157,7 +157,12 @@ class TextWorkers:
 
     def _spare(self) -> None:
         """Under the lock: start a process in the background when none is idle and there is room."""
-        if not self._idle and self._running < self.size:
+        if not self._idle:
+            self._start_one()
+
+    def _start_one(self) -> None:
+        """Under the lock: start a process in the background when there is room."""
+        if self._running < self.size:
             self._running += 1
             self._starting += 1
             threading.Thread(target=self._start_spare, name="kokoro-text-spare", daemon=True).start()
@@ -202,12 +207,12 @@ class TextWorkers:
         return worker
 
     def _drop(self, replace: bool = True) -> None:
-        """A process is gone; ``replace``: start another in the background if none is idle."""
+        """A process is gone; ``replace``: start another in the background (the pool keeps its size)."""
         with self._lock:
             self._running -= 1
             self._lock.notify_all()
             if replace:
-                self._spare()
+                self._start_one()
 
     @property
     def idle(self) -> int:
