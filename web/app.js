@@ -216,8 +216,14 @@ function resetProgress() {
 
 function stopPlayback() {
   if (!session) return;
+  session.stopped = true;
   session.controller.abort();
   session.player.stop();
+  // The whole answer had arrived (a fast server): no aborted read will say it stopped, so say it here.
+  if (session.complete) {
+    setState("stopped");
+    setStatus("Stopped.");
+  }
 }
 
 async function play() {
@@ -233,7 +239,7 @@ async function play() {
     seed: Math.floor(Math.random() * 2 ** 31),
   };
   const s = { controller: new AbortController(), player: new PcmStreamPlayer(), request, pcm: [], bytes: 0,
-              complete: false };
+              complete: false, stopped: false };
   session = s;
   transcript.reset(text);
   Object.assign(ui.player.dataset, { position: "0", bytes: "0", bytesAtStart: "", captions: "" });
@@ -269,7 +275,7 @@ async function play() {
     ui.player.dataset.bytes = String(s.bytes);
     setStatus(`Generated ${s.player.duration.toFixed(1)} s of audio${captioned ? "" : " (no word timings on this server)"}; playing…`);
     await s.player.finished();
-    if (session !== s) return;
+    if (session !== s || s.stopped) return;
     setState("done");
     tick();
     setStatus(`Done: ${s.player.duration.toFixed(1)} s of audio.`);

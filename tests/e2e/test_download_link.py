@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests.support.audio import EDGE_TOLERANCE, SAMPLE_RATE, decode
-from tests.support.http_calls import metric
+from tests.support.http_calls import HELD_TEXT, metric
 from tests.support.waiting import eventually
 
 TEXT = "The keeper climbed the stairs at dusk. The lamp turned, and ships passed safely."
@@ -165,7 +165,7 @@ def test_abandoned_stream_leaves_no_partial_file(server):
 
     folder = Settings().temp_file_dir
     with httpx.stream("POST", server.url + "/v1/audio/speech", timeout=120,
-                      json=speech(server, input=LONG_TEXT, response_format="pcm")) as r:
+                      json=speech(server, input=HELD_TEXT, response_format="pcm")) as r:
         name = r.headers["x-download-path"].rsplit("/", 1)[1]
         next(r.iter_raw())
         # being written as it goes out (polled: under load the check once ran ahead of the server)

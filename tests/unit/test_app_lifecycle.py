@@ -23,7 +23,9 @@ def test_shutdown_stops_the_download_janitor_and_the_worker(v1_model_dir, tmp_pa
         r = client.post("/v1/audio/speech", json={"input": "Keep a copy.", "voice": "af_heart",
                                                   "response_format": "wav", "return_download_link": True})
         assert r.status_code == 200
-        assert client.get(r.headers["x-download-path"]).content == r.content
+        kept = client.get(r.headers["x-download-path"]).content
+        # the kept file carries the WAV's true sizes, the streamed answer "unknown" ones: all else is equal
+        assert kept[:4] + kept[8:40] + kept[44:] == r.content[:4] + r.content[8:40] + r.content[44:]
         assert len(janitors()) == 1
     assert not janitors(), "DownloadStore.close() was not called at shutdown"
     assert not app.state.scheduler.alive
