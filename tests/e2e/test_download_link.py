@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from tests.support.audio import EDGE_TOLERANCE, SAMPLE_RATE, decode
-from tests.support.http_calls import HELD_TEXT, metric
+from tests.support.http_calls import metric
+from tests.support.server import AppServer
 from tests.support.waiting import eventually
 
 TEXT = "The keeper climbed the stairs at dusk. The lamp turned, and ships passed safely."
@@ -160,12 +161,22 @@ def test_symlink_in_the_folder_is_404(server):
         (folder / name).unlink()
 
 
-def test_abandoned_stream_leaves_no_partial_file(server):
+@pytest.fixture(scope="module")
+def network_server(v1_model_dir):
+    """The tiny network, no chunk cache: a long text is still being synthesized when the client leaves (the
+    shared model-free server finishes it at once)."""
+    proc = AppServer(v1_model_dir, chunk_cache_mb=0).start()
+    yield proc
+    proc.stop()
+
+
+def test_abandoned_stream_leaves_no_partial_file(network_server):
     from api.src.core.config import Settings
 
+    server = network_server
     folder = Settings().temp_file_dir
     with httpx.stream("POST", server.url + "/v1/audio/speech", timeout=120,
-                      json=speech(server, input=HELD_TEXT, response_format="pcm")) as r:
+                      json=speech(server, input=LONG_TEXT, response_format="pcm")) as r:
         name = r.headers["x-download-path"].rsplit("/", 1)[1]
         next(r.iter_raw())
         # being written as it goes out (polled: under load the check once ran ahead of the server)
