@@ -24,18 +24,16 @@ async def serve_watched(app, scope, app_receive, client_receive, send, send_time
     """Run ``app`` on ``app_receive`` and a bounded ``send``; ``client_receive`` is the client's own
     receive after its body (what comes next is its disconnect). See the module docstring. A failure of
     the app is raised as itself (not wrapped in an exception group), so its handlers and log filters see it."""
-    state = {"outcome": "ok"}
     scope[SCOPE_KEY] = CutNote()   # a cut's reason, for the request's log line
     try:
-        await _serve(app, scope, app_receive, client_receive, send, send_timeout_s, state)
+        return await _serve(app, scope, app_receive, client_receive, send, send_timeout_s)
     except BaseExceptionGroup as failures:   # the task group's wrapper: the app's own failure goes on alone
         if len(failures.exceptions) == 1:
             raise failures.exceptions[0] from None
         raise
-    return state["outcome"]
 
 
-async def _serve(app, scope, app_receive, client_receive, send, send_timeout_s: float, state: dict) -> None:
+async def _serve(app, scope, app_receive, client_receive, send, send_timeout_s: float) -> str:
     outcome = "ok"
     complete = False
 
@@ -65,4 +63,4 @@ async def _serve(app, scope, app_receive, client_receive, send, send_timeout_s: 
         group.start_soon(watch)
         await app(scope, app_receive, bounded_send)
         group.cancel_scope.cancel()   # the response is done: stop watching
-    state["outcome"] = outcome
+    return outcome
