@@ -19,7 +19,9 @@ from .core.config import Settings, get_settings
 from .http.admission import Admission
 from .http.cuts import install_quiet_cuts
 from .http.error_handlers import install_error_handlers
+from .http.log_redaction import install_key_redaction
 from .http.middleware import install_middleware
+from .http.speech_socket import SocketSlots
 from .inference.chunk_cache import ChunkCache
 from .inference.engine import SynthesisEngine
 from .inference.faulty_backend import build_faulty_backend
@@ -53,6 +55,7 @@ def configure_logging(settings: Settings) -> None:
         logger.add(sys.stderr, level=level, backtrace=False, diagnose=False,
                    format="{time:HH:mm:ss.SSS} | {level: <7} | {extra[request_id]} | {message}")
     install_quiet_cuts()   # a response cut on purpose is the request's one log line, not a traceback
+    install_key_redaction()   # a browser's WebSocket key travels in the URL, which uvicorn logs
     for warning in settings.deprecations():
         logger.warning(warning)
 
@@ -103,6 +106,7 @@ def create_app(settings: Optional[Settings] = None, *, backend_builder: Optional
     state.metrics_registry = metrics.make_registry(app)
     state.downloads = DownloadStore(settings.temp_file_dir, int(settings.temp_file_max_mb * 1024 * 1024),
                                     settings.temp_file_max_age_s)
+    state.socket_slots = SocketSlots(settings.stream_max_sockets)
     install_error_handlers(app)
     install_middleware(app, settings, state.admission, public_prefixes=("/health", WEB_PREFIX))
     mount_routes(app, settings)

@@ -94,6 +94,14 @@ class Settings(BaseSettings):
     # JSON {version: {OpenAI voice name: voice or mix}}, over the packaged api/src/core/openai_voices.json
     openai_voice_map: Optional[Path] = None
 
+    # WS /v1/audio/speech/stream (text streamed in): sockets a worker serves, contexts a socket opens, one
+    # message's size, a socket's idle time, and the quiet gap after which buffered text is spoken
+    stream_max_sockets: int = Field(32, ge=1)
+    stream_max_contexts: int = Field(4, ge=1)
+    stream_max_message_bytes: int = Field(64 * 1024, ge=256)
+    stream_idle_timeout_s: float = Field(120.0, gt=0)
+    stream_quiet_flush_ms: float = Field(500.0, gt=0)
+
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     body_read_timeout_s: float = Field(15.0, gt=0)   # a work request's body must arrive within this (408)

@@ -3,7 +3,11 @@ import hashlib
 import hmac
 from typing import Iterable
 
-from .asgi import header_bytes, send_error
+from .asgi import header_bytes, query_value, refuse_websocket, send_error
+
+# Browsers cannot set headers on a WebSocket: the key may come in the URL instead (never logged: main's
+# log filter redacts it)
+WEBSOCKET_KEY_PARAM = "api_key"
 
 
 class ApiKeyMiddleware:
@@ -31,11 +35,19 @@ class ApiKeyMiddleware:
             scheme, _, token = raw.decode("utf-8").partition(" ")
         except UnicodeDecodeError:
             return False
-        digest = hashlib.sha256(token.strip().encode()).digest()
+        return scheme.lower() == "bearer" and self._known(token.strip())
+
+    def _known(self, token: str) -> bool:
+        digest = hashlib.sha256(token.encode()).digest()
         matches = [hmac.compare_digest(digest, key) for key in self.keys]
-        return scheme.lower() == "bearer" and bool(token.strip()) and any(matches)
+        return bool(token) and any(matches)
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket" and self.keys and not self._public(scope["path"]):
+            if not (self._allowed(scope) or self._known(query_value(scope, WEBSOCKET_KEY_PARAM))):
+                return await refuse_websocket(receive, send, 1008, "invalid or missing API key: send "
+                                              "'Authorization: Bearer <key>' or ?api_key=<key>")
+            return await self.app(scope, receive, send)
         if scope["type"] != "http" or not self.keys or self._public(scope["path"]) or scope["method"] == "OPTIONS":
             return await self.app(scope, receive, send)
         if not self._allowed(scope):

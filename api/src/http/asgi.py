@@ -6,6 +6,7 @@ and a refusal costs no body read.
 """
 import json
 from typing import Optional
+from urllib.parse import parse_qs
 
 from .errors import APIError
 
@@ -20,6 +21,22 @@ async def send_error(send, status: int, message: str, code: str, headers=()) -> 
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             *headers]})
     await send({"type": "http.response.body", "body": body})
+
+
+async def refuse_websocket(receive, send, code: int, reason: str) -> None:
+    """Refuse a WebSocket handshake so that a browser can read why: accepted, then closed at once with
+    ``code`` and ``reason`` (closing before the accept is an HTTP 403 that a page sees as code 1006)."""
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.close", "code": code, "reason": reason[:120]})
+
+
+def query_value(scope, name: str) -> str:
+    """The first value of ``name`` in the request's query string ("" when absent)."""
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
+    return values[0] if values else ""
 
 
 def header_bytes(scope, name: bytes) -> bytes:

@@ -1,7 +1,7 @@
 """CORS_ORIGINS enforced on the server: a disallowed site's request is refused before any work."""
 from typing import Iterable
 
-from .asgi import header, send_error
+from .asgi import header, refuse_websocket, send_error
 
 
 class OriginMiddleware:
@@ -12,7 +12,8 @@ class OriginMiddleware:
     allowed; requests without an Origin (curl, SDKs, servers) are never refused here. Otherwise exactly
     the listed origins pass: an Origin that merely matches the request's ``Host`` is no proof of the
     server's own page (a DNS-rebinding page sends both), so the bundled web UI, whose POSTs carry its
-    origin, needs that origin listed (e.g. ``http://tts.example.com:8880``).
+    origin, needs that origin listed (e.g. ``http://tts.example.com:8880``). A WebSocket handshake is
+    checked the same way (browsers send its Origin, and no CORS check protects it).
     """
 
     def __init__(self, app, allowed_origins: Iterable[str]):
@@ -22,8 +23,10 @@ class OriginMiddleware:
         self.allowed = set(origins)
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and not self.any:
+        if scope["type"] in ("http", "websocket") and not self.any:
             origin = header(scope, b"origin").rstrip("/")
             if origin and origin not in self.allowed:
+                if scope["type"] == "websocket":   # a page on another site opening a socket (hijacking)
+                    return await refuse_websocket(receive, send, 1008, "this origin is not allowed (CORS_ORIGINS)")
                 return await send_error(send, 403, "this origin is not allowed (CORS_ORIGINS)", "origin_not_allowed")
         await self.app(scope, receive, send)

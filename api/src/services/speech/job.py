@@ -50,13 +50,16 @@ class SpeechJob:
     """A request's audio in order, joined, with word timings and usage; see the module docstring."""
 
     def __init__(self, *, synthesis: Synthesis[PlanItem], voice: str, volume: float, timeout_s: float,
-                 join: JoinPolicy, with_words: bool = False):
+                 join: JoinPolicy, with_words: bool = False, lead_frames: int = 0):
+        """``lead_frames``: the join pause before the first chunk, when this job continues audio already
+        played (a text streamed in parts); 0 for a job that starts its audio."""
         self.synthesis = synthesis
         self.voice = voice
         self.volume = volume
         self.timeout_s = timeout_s
         self.join = join
         self.with_words = with_words
+        self.lead_frames = lead_frames
         self.started_at = time.perf_counter()
         self.first_audio_at: Optional[float] = None
         self._samples = 0
@@ -99,7 +102,7 @@ class SpeechJob:
         """
         deadline = asyncio.get_running_loop().time() + self.timeout_s
         chunks = self.synthesis.chunks(deadline)
-        join_frames = 0
+        join_frames = self.lead_frames
         try:
             async for result in chunks:
                 if isinstance(result.item, Pause):
@@ -122,7 +125,7 @@ class SpeechJob:
 
     def _chunk_piece(self, item: SpeechChunk, output: ChunkOutput, lead: int) -> AudioPiece:
         start, end = self.join.trim_bounds(output.audio)
-        if self._samples == 0:
+        if self._samples == 0 and not self.lead_frames:
             lead = 0   # no join pause before the very first audio
         pcm = to_int16(output.audio[start:end], self.volume)
         if lead:

@@ -8,7 +8,7 @@ leases the model version first (``ModelManager.lease``) and hands the lease with
 ``phonemize`` runs the same text path without synthesis (``/dev/phonemize``).
 """
 import time
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import anyio
 
@@ -22,7 +22,8 @@ from ...structures.normalization import NormalizationOptions
 from ...structures.schemas import SpeechRequest
 from ..audio.joiner import JoinPolicy
 from ..text_processing.chunker import ChunkLimits, pack_sentences
-from ..text_processing.markup import parse_inline
+from ..text_processing.incremental import TextPart
+from ..text_processing.markup import InlineState, parse_inline, parse_inline_part
 from ..text_processing.pipeline import PlanItem, SpeechChunk, SpeechPlanner, Voicing
 from ..text_processing.pronunciations import (
     MAX_REQUEST_ENTRIES,
@@ -31,7 +32,7 @@ from ..text_processing.pronunciations import (
     load_file,
     parse_entries,
 )
-from ..text_processing.segments import PauseSegment, SpeechSegment
+from ..text_processing.segments import PauseSegment, Segment, SpeechSegment, shifted
 from ..text_processing.ssml import parse_ssml
 from ..text_processing.text_work import Deadline, InProcessText, TextWork
 from .job import SpeechJob
@@ -124,12 +125,15 @@ class SpeechService:
                 f"MAX_TOTAL_PAUSE_S={self.settings.max_total_pause_s:g} or twice the speech, whichever is more)",
                 param="input", code="pause_limit")
 
-    def _segments(self, request: SpeechRequest):
-        if request.ssml:
-            return parse_ssml(request.input, max_pause_s=self.settings.max_pause_s)
+    def _check_voice_tags(self, request: SpeechRequest) -> None:
         if request.allow_voice_tags and not self.settings.allow_voice_tags:
             raise Forbidden("voice and rate tags are disabled on this server (ALLOW_VOICE_TAGS=false)",
                             param="allow_voice_tags", code="voice_tags_disabled")
+
+    def _segments(self, request: SpeechRequest) -> list[Segment]:
+        if request.ssml:
+            return parse_ssml(request.input, max_pause_s=self.settings.max_pause_s)
+        self._check_voice_tags(request)
         return parse_inline(request.input, allow_voice_tags=request.allow_voice_tags,
                             max_pause_s=self.settings.max_pause_s)
 
@@ -150,13 +154,57 @@ class SpeechService:
 
     async def start(self, request: SpeechRequest, with_words: bool = False) -> SpeechJob:
         self.check_input(request.input)
+        return await self._start_segments(request, lambda: self._segments(request), len(request.input),
+                                          with_words=with_words)
+
+    async def check_request(self, request: SpeechRequest) -> None:
+        """What ``start`` would refuse of ``request`` before its text: the model, its pronunciations, its
+        voice (a text streamed in parts is checked once, when it opens)."""
+        self._check_voice_tags(request)
+        async with self.manager.lease(self.manager.version_for(request.model)) as backend:
+            self._dictionary(request, backend)
+            deadline = Deadline.after(self.settings.request_timeout_s)
+            await Voicings(self.manager, backend, request, self.text, deadline,
+                           self.settings.max_voices_per_request).resolve(None, None)
+
+    async def start_part(self, request: SpeechRequest, part: TextPart, state: InlineState, *, spoken: int = 0,
+                         lead_frames: int = 0) -> tuple[Optional[SpeechJob], InlineState]:
+        """One part of a text streamed in parts (``text_processing.incremental``), spoken as ``start`` speaks
+        a whole input: ``request`` brings every field but the text, ``state`` the voice and rate tags the
+        earlier parts left in force. Word spans point into the whole stream; ``spoken`` and
+        ``lead_frames`` carry the chunk ramp and the join pause on from the earlier parts. Returns the
+        started job (None when the part has nothing to speak) and the state after the part."""
+        after = state
+
+        def segments():
+            nonlocal after
+            if request.ssml:
+                found = parse_ssml(part.text, max_pause_s=self.settings.max_pause_s)
+            else:
+                self._check_voice_tags(request)
+                found, after = parse_inline_part(part.text, state, allow_voice_tags=request.allow_voice_tags,
+                                                 max_pause_s=self.settings.max_pause_s)
+            return shifted(found, part.start)
+
+        try:
+            job = await self._start_segments(request, segments, len(part.text), with_words=True, spoken=spoken,
+                                             lead_frames=lead_frames)
+        except InvalidRequest as exc:
+            if exc.code != "unspeakable_input":
+                raise
+            return None, after   # punctuation or markup only: nothing to say, nothing dropped
+        return job, after
+
+    async def _start_segments(self, request: SpeechRequest, segments_of: Callable[[], list[Segment]],
+                              input_chars: int, *, with_words: bool, spoken: int = 0,
+                              lead_frames: int = 0) -> SpeechJob:
         deadline = Deadline.after(self.settings.request_timeout_s)   # the text work's; the job keeps its own
         lease = await self._leased(request.model)
         try:
             backend = lease.backend
             dictionary = self._dictionary(request, backend)
-            segments = await anyio.to_thread.run_sync(lambda: dictionary.apply(self._segments(request)))
-            self.check_pauses(segments, len(request.input), request.speed)
+            segments = await anyio.to_thread.run_sync(lambda: dictionary.apply(segments_of()))
+            self.check_pauses(segments, input_chars, request.speed)
             voicings = Voicings(self.manager, backend, request, self.text, deadline,
                                 self.settings.max_voices_per_request)
             primary = await voicings.resolve(None, None)
@@ -164,11 +212,11 @@ class SpeechService:
                 if isinstance(segment, SpeechSegment):
                     await voicings.resolve(segment.voice, segment.rate)
             plan = SpeechPlanner(self.limits, self._normalizer(request.normalization_options, deadline)).plan(
-                segments, voicings)
+                segments, voicings, spoken)
         except BaseException:
             lease.release()
             raise
-        return await self._launch(lease, plan, primary.voice, request, with_words, len(request.input))
+        return await self._launch(lease, plan, primary.voice, request, with_words, input_chars, lead_frames)
 
     async def start_phonemes(self, request: SpeechRequest, phonemes: str) -> SpeechJob:
         """Speak phonemes as given (``/dev/generate_from_phonemes``), cut at spaces into model-sized chunks."""
@@ -185,9 +233,10 @@ class SpeechService:
         return await self._launch(lease, plan, voicing.voice, request, False, len(phonemes))
 
     async def _launch(self, lease: ModelLease, plan: Iterator[PlanItem], voice: str, request: SpeechRequest,
-                      with_words: bool, estimated_tokens: int) -> SpeechJob:
+                      with_words: bool, estimated_tokens: int, lead_frames: int = 0) -> SpeechJob:
         # Admission weighs the request by its size: about one phoneme per character of English text.
         synthesis = self.engine.synthesize(lease, plan, seed=request.seed, estimated_tokens=estimated_tokens)
         job = SpeechJob(synthesis=synthesis, voice=voice, volume=request.volume_multiplier,
-                        timeout_s=self.settings.request_timeout_s, join=self.join, with_words=with_words)
+                        timeout_s=self.settings.request_timeout_s, join=self.join, with_words=with_words,
+                        lead_frames=lead_frames)
         return await job.start()

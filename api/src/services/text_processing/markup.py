@@ -25,6 +25,7 @@ run past the next ``[``.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Optional
 
 from ...core.exceptions import InvalidRequest
@@ -131,16 +132,25 @@ def parse_rate(value: Optional[str], *, tag: str) -> Optional[float]:
     return None if rate == 1.0 else rate
 
 
+@dataclass(frozen=True)
+class InlineState:
+    """The voice and rate tags in force at a point of a text (None: the request's own)."""
+
+    voice: Optional[str] = None
+    rate: Optional[float] = None
+
+
 class _InlineParser:
     """One pass over the input: text between tag matches is kept, each match is acted on."""
 
-    def __init__(self, text: str, allow_voice_tags: bool, max_pause_s: float):
+    def __init__(self, text: str, allow_voice_tags: bool, max_pause_s: float, state: InlineState):
         self.text = text
         self.allow_voice_tags = allow_voice_tags
         self.max_pause_s = max_pause_s
         self.builder = SegmentBuilder()
-        self.voice: Optional[str] = None
-        self.rate: Optional[float] = None
+        self.voice: Optional[str] = state.voice
+        self.rate: Optional[float] = state.rate
+        self.builder.switch(self.voice, self.rate)
 
     def parse(self) -> list[Segment]:
         last = 0
@@ -193,4 +203,12 @@ class _InlineParser:
 
 def parse_inline(text: str, *, allow_voice_tags: bool, max_pause_s: float) -> list[Segment]:
     """The segments of a plain-text input with inline tags (see the module docstring for the rules)."""
-    return _InlineParser(text, allow_voice_tags, max_pause_s).parse()
+    return _InlineParser(text, allow_voice_tags, max_pause_s, InlineState()).parse()
+
+
+def parse_inline_part(text: str, state: InlineState, *, allow_voice_tags: bool,
+                      max_pause_s: float) -> tuple[list[Segment], InlineState]:
+    """One part of a text streamed in parts: its segments, spoken from ``state`` on (the voice and rate
+    its earlier parts left in force), and the state it leaves for the next part. Spans are the part's."""
+    parser = _InlineParser(text, allow_voice_tags, max_pause_s, state)
+    return parser.parse(), InlineState(parser.voice, parser.rate)

@@ -82,8 +82,10 @@ class SpeechPlanner:
         self.limits = limits
         self.normalize = normalize
 
-    def plan(self, segments: Iterable[Segment], voicing_for: Callable[[SpeechSegment], Voicing]) -> Iterator[PlanItem]:
-        spoken = 0   # phonemes chunked so far: the first chunk is short, later ones ramp up across segments
+    def plan(self, segments: Iterable[Segment], voicing_for: Callable[[SpeechSegment], Voicing],
+             spoken: int = 0) -> Iterator[PlanItem]:
+        """The plan of ``segments``. ``spoken``: phonemes chunked so far (0: the first chunk is short; later
+        ones ramp up across segments, and across the parts of a text streamed in parts)."""
         for segment in segments:
             if isinstance(segment, PauseSegment):
                 if segment.seconds > 0:

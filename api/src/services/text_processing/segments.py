@@ -49,3 +49,18 @@ class PauseSegment:
 
 
 Segment = Union[SpeechSegment, PauseSegment]
+
+
+def shifted(segments: list[Segment], offset: int) -> list[Segment]:
+    """``segments`` of a text that starts at ``offset`` of a longer one, with spans in the longer one's
+    terms (a part of a text streamed in parts: captions point into the whole stream)."""
+    if not offset:
+        return segments
+
+    def piece(p: Piece) -> Piece:
+        if isinstance(p, Pronunciation):
+            return Pronunciation(p.text, p.phonemes, p.start + offset, p.end + offset)
+        return MappedText(p.text, tuple(i + offset for i in p.starts), tuple(i + offset for i in p.ends))
+
+    return [PauseSegment(s.seconds, s.start + offset, s.end + offset) if isinstance(s, PauseSegment)
+            else SpeechSegment([piece(p) for p in s.pieces], s.voice, s.rate) for s in segments]
