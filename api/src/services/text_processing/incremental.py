@@ -15,7 +15,8 @@ sentence), are marked ``forced``: a sentence longer than ``clause_chars`` is cut
 mark at least ``min_clause_chars`` in, one longer than ``max_chars`` at its last space; a tail longer
 than ``hard_chars`` (an open code fence, a word without end) is cut whatever holds it. ``flush()`` cuts
 everything buffered (``quiet=True``, for a quiet gap in the input: an unclosed tag still waits).
-Work is linear in the text added: each call scans only the unsettled tail, which the cuts keep short.
+Work is linear in the text added: a call scans only the unsettled tail, which the cuts keep short, and
+only when its delta could settle something (or every ``_RESCAN_CHARS`` characters).
 """
 import re
 from bisect import bisect_left
@@ -35,6 +36,11 @@ _NO_CUT_BEFORE_PERIOD = re.compile(
     r"|Sept?|Oct|Nov|Dec|(?i:etc|approx|e\.g|i\.e|vs|no)|[A-Za-z])\.$")
 _CLAUSE_MARK = re.compile(r"[,;:—–](?=\s)")
 _FENCE = re.compile(r"^[ \t]{0,3}(?:```|~~~)", re.M)
+# A delta without any of these cannot settle a cut (no sentence end, no tag or fence closed) unless it
+# begins a word after a space: the tail is scanned again only then, or after _RESCAN_CHARS more
+# characters (the length cuts).
+_SETTLES = re.compile(r"[\s\])`~。！？；]")
+_RESCAN_CHARS = 64
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class IncrementalText:
         self.clause_chars, self.min_clause_chars, self.max_chars = clause_chars, min_clause_chars, max_chars
         self.hard_chars = hard_chars
         self._tail = ""                 # received and not handed out
+        self._unscanned = 0             # characters added since the tail was last scanned
         self.settled = 0                # the stream's characters handed out
         self.received = 0               # the stream's characters received
 
@@ -73,10 +80,13 @@ class IncrementalText:
             raise InvalidRequest(
                 f"the text not yet spoken would be {len(self._tail) + len(delta)} characters; this server holds at "
                 f"most {self.max_buffered} (MAX_INPUT_CHARS)", param="text", code="input_too_long")
+        after_blank = self._tail[-1:].isspace()   # the delta may begin the sentence after a finished one
         self._tail += delta
         self.received += len(delta)
-        if self.whole_only:
+        self._unscanned += len(delta)
+        if self.whole_only or not (after_blank or _SETTLES.search(delta) or self._unscanned >= _RESCAN_CHARS):
             return None
+        self._unscanned = 0
         cut, forced = self._cut()
         return self._take(cut, forced) if cut else None
 
