@@ -30,6 +30,8 @@ from .errors import http_error
 NORMAL, GOING_AWAY, POLICY, TOO_BIG, SERVER_ERROR, TRY_LATER = 1000, 1001, 1008, 1009, 1011, 1013
 IDLE, NOT_READING = 4000, 4001
 _CONTEXT_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+MAX_AUDIO_BYTES = 64 * 1024   # audio in one message (1.4 s of pcm)
+_CLOSE_WAIT_S = 5.0
 _OUTBOX = 8   # messages waiting for the client (an audio message and its binary frame are one)
 
 
@@ -121,12 +123,15 @@ class SpeechSocket:
                 pass
             self.slots.give_back()
             if self._closing is not None:
+                logger.info("speech socket closed: {} {}", self._closing.code, self._closing.reason)
                 await self._close(self._closing.code, self._closing.reason)
 
     async def _close(self, code: int, reason: str) -> None:
+        """Close with ``code``; bounded, since a client that reads nothing never takes the close frame
+        either (uvicorn's keep-alive pings end such a connection)."""
         try:
-            await self.ws.close(code, reason[:120])
-        except Exception:   # already gone: nothing to tell
+            await asyncio.wait_for(self.ws.close(code, reason[:120]), _CLOSE_WAIT_S)
+        except Exception:   # already gone, or not reading: nothing more to tell it
             pass
 
     # -- receiving -----------------------------------------------------------------------------------
@@ -263,12 +268,19 @@ class SpeechSocket:
         if self.contexts.get(context_id) is not context:
             return   # cancelled or failed meanwhile (the id may name a new context by now)
         if isinstance(event, LiveAudio):
+            # in frames a client's default limits take (the websockets library's is 1 MiB); the words
+            # go with the first
             words = [w.as_dict() for w in event.words]
-            head = {"type": "audio", "context_id": context_id, "bytes": len(event.data), "words": words}
-            if self.encodings[context_id] == "base64":
-                head["audio"] = base64.b64encode(event.data).decode()
-                return await self._put(_Out(context_id, json.dumps(head), audio=True))
-            return await self._put(_Out(context_id, json.dumps(head), event.data, audio=True))
+            for at in range(0, max(1, len(event.data)), MAX_AUDIO_BYTES):
+                data = event.data[at:at + MAX_AUDIO_BYTES]
+                head = {"type": "audio", "context_id": context_id, "bytes": len(data), "words": words}
+                words = []
+                if self.encodings[context_id] == "base64":
+                    head["audio"] = base64.b64encode(data).decode()
+                    await self._put(_Out(context_id, json.dumps(head), audio=True))
+                else:
+                    await self._put(_Out(context_id, json.dumps(head), data, audio=True))
+            return
         if isinstance(event, LiveFlushed):
             return await self._put(_Out(context_id, json.dumps({"type": "flushed", "context_id": context_id})))
         self.contexts.pop(context_id, None)
