@@ -128,3 +128,13 @@ def test_browser_fetch_streams(server):
         finally:
             browser.close()
     assert outcome == "ok"
+
+
+def test_streamed_text_over_the_socket(server, workdir):
+    run_dir, env, tmp = workdir
+    (example,) = blocks("python", "websockets.connect")
+    ws_address = ADDRESS.replace("http://", "ws://")
+    assert ws_address in example
+    run([sys.executable, "-c", example.replace(ws_address, server.url.replace("http://", "ws://"))], run_dir, env)
+    (pcm,) = played(tmp)
+    assert_speech(pcm, "pcm", min_seconds=2.0)
