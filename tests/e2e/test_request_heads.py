@@ -148,3 +148,17 @@ def test_a_long_response_and_keep_alive_outlive_the_head_timeout(proc):
             time.sleep(2.5 * TIMEOUT_S)
     finally:
         sock.close()
+
+
+def test_a_websocket_message_is_bounded_by_the_protocol(proc):
+    """STREAM_MAX_MESSAGE_BYTES is uvicorn's ws_max_size under ``python -m api``: a larger frame is refused
+    before it is buffered (close 1009)."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    with connect(proc.url.replace("http://", "ws://") + "/v1/audio/speech/stream", open_timeout=30,
+                 max_size=None) as ws:
+        ws.send('{"type": "text", "text": "' + "x" * 100_000 + '"}')
+        with pytest.raises(ConnectionClosed):
+            ws.recv(timeout=20)
+        assert ws.close_code == 1009

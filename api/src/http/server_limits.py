@@ -75,6 +75,9 @@ class GuardedConfig(uvicorn.Config):
 
 def server_config(app: str, settings: Settings, **kwargs: Any) -> GuardedConfig:
     """The uvicorn config for ``app`` with the request-head bounds of ``settings`` (HEADER_READ_TIMEOUT_S,
-    MAX_HEADER_BYTES); ``kwargs`` go to uvicorn as they are."""
+    MAX_HEADER_BYTES) and the WebSocket message bound (STREAM_MAX_MESSAGE_BYTES: a larger frame is refused
+    by the protocol before it is buffered; the socket session checks it again under any other server);
+    ``kwargs`` go to uvicorn as they are."""
     return GuardedConfig(app, http=GuardedH11Protocol, h11_max_incomplete_event_size=settings.max_header_bytes,
-                         header_read_timeout_s=settings.header_read_timeout_s, **kwargs)
+                         header_read_timeout_s=settings.header_read_timeout_s,
+                         ws_max_size=settings.stream_max_message_bytes, **kwargs)
