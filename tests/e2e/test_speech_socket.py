@@ -171,7 +171,11 @@ def test_refusals_are_errors_in_the_openai_envelope(live):
         # the socket is still good
         send(ws, "start", voice="af_heart", text="Still here.")
         send(ws, "end")
+        send(ws, "text", text="After the end.")
         assert listener.until_over().over["type"] == "done"
+        listener.until(lambda: len(listener.reply(None).messages) >= 5)
+        # refused either way: ended and still speaking, or already done (the order of the two is the server's)
+        assert listener.reply(None).messages[-1]["error"]["code"] in ("context_ended", "unknown_context")
 
 
 def test_contexts_and_buffered_text_are_bounded(live):
@@ -276,3 +280,30 @@ def test_a_full_server_refuses_a_context_with_a_retry_hint(busy):
             held.close()
     assert reply.over["type"] == "error" and reply.over["error"]["code"] in ("queue_full", "overloaded")
     assert reply.over["error"]["type"] == "rate_limit_error" and reply.over["retry_after_s"] >= 1
+
+
+def test_sigterm_lets_an_open_reply_finish_and_refuses_new_sockets(model_dir, tmp_path):
+    import signal
+
+    from tests.support.server import ServerProcess
+
+    proc = ServerProcess(model_dir, tmp_path / "server.log", model_free=True, shutdown_grace_s=60).start()
+    try:
+        with open_socket(proc) as ws:
+            listener = Listener(ws)
+            send(ws, "start", voice="af_heart", text="A reply in progress. ")
+            listener.until(lambda: listener.reply().audio)
+            proc.proc.send_signal(signal.SIGTERM)
+            assert eventually(lambda: httpx.get(proc.url + "/health", timeout=5).status_code == 503, timeout=10)
+            code, reason = closed_with(proc)   # a new socket while draining
+            assert code == 1001 and "shutting down" in reason
+            send(ws, "start", context_id="late", voice="af_heart")
+            listener.until(lambda: listener.reply("late").over is not None)
+            assert listener.reply("late").over["error"]["code"] == "server_shutting_down"
+            send(ws, "text", text="It still ends well.")   # the open reply is in flight: it may finish
+            send(ws, "end")
+            reply = listener.until_over()
+        assert reply.over["type"] == "done" and [w["word"] for w in reply.words][-1] == "well"
+        assert proc.proc.wait(timeout=30) == 0   # drained once the reply was done
+    finally:
+        proc.stop()

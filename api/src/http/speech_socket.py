@@ -25,6 +25,7 @@ from ..core.exceptions import InvalidRequest, Overloaded, ServiceUnavailable
 from ..services.speech.live import LiveAudio, LiveContext, LiveDone, LiveEvent, LiveFailed, LiveFlushed
 from ..services.speech.service import SpeechService
 from ..structures.schemas import AudioFormat, SpeechRequest
+from .admission import Admission
 from .errors import http_error
 
 NORMAL, GOING_AWAY, POLICY, TOO_BIG, SERVER_ERROR, TRY_LATER = 1000, 1001, 1008, 1009, 1011, 1013
@@ -83,12 +84,14 @@ class SpeechSocket:
     """One client socket; ``serve`` runs it to its close."""
 
     def __init__(self, websocket: WebSocket, service: SpeechService, settings: Settings, slots: SocketSlots,
-                 draining=lambda: False):
+                 admission: Admission):
         self.ws = websocket
         self.service = service
         self.settings = settings
         self.slots = slots
-        self.draining = draining
+        self.admission = admission   # a socket with an open context is work in flight (the SIGTERM drain waits)
+        self._counted = False
+        self._task: Optional[asyncio.Task] = None
         self.contexts: dict[str, LiveContext] = {}
         self.encodings: dict[str, str] = {}
         self._outbox: deque[_Out] = deque()
@@ -96,8 +99,9 @@ class SpeechSocket:
         self._closing: Optional[_Closing] = None
 
     async def serve(self) -> None:
+        self._task = asyncio.current_task()
         await self.ws.accept()
-        if self.draining():
+        if self.admission.draining:
             return await self._close(GOING_AWAY, "the server is shutting down")
         if not self.slots.take():
             return await self._close(TRY_LATER, f"this server serves {self.slots.limit} sockets at once "
@@ -113,9 +117,8 @@ class SpeechSocket:
             logger.opt(exception=True).error("speech socket failed")
             self._closing = _Closing(SERVER_ERROR, "server error")
         finally:
-            for context in list(self.contexts.values()):
-                context.close()
-            self.contexts.clear()
+            for context_id in list(self.contexts):
+                self._remove(context_id).close()
             sender.cancel()
             try:
                 await sender
@@ -195,6 +198,10 @@ class SpeechSocket:
                 code="unknown_context"))
         if kind == "cancel":
             return await self._cancel(context_id, context)
+        if context.ended:
+            return await self._error(None, InvalidRequest(
+                f"context {context_id!r} has ended: it takes no more text (start a new one)", param="context_id",
+                code="context_ended"))
         try:
             if kind == "text":
                 delta = message.get("text")
@@ -217,7 +224,7 @@ class SpeechSocket:
             return await self._error(context_id, InvalidRequest(
                 f"a socket holds at most {self.settings.stream_max_contexts} open contexts (STREAM_MAX_CONTEXTS)",
                 param="context_id", code="too_many_contexts"))
-        if self.draining():
+        if self.admission.draining:
             return await self._error(context_id, ServiceUnavailable(
                 "the server is shutting down", code="server_shutting_down", retry_after=5))
         try:
@@ -239,7 +246,7 @@ class SpeechSocket:
         except Exception as exc:
             context.close()
             return await self._error(context_id, exc)
-        self.contexts[context_id] = context
+        self._add(context_id, context)
         self.encodings[context_id] = start.audio_encoding
         await self._put(_Out(context_id, json.dumps({"type": "started", "context_id": context_id,
                                                      "response_format": request.response_format,
@@ -252,7 +259,7 @@ class SpeechSocket:
 
     async def _cancel(self, context_id: str, context: LiveContext) -> None:
         context.cancel()
-        self.contexts.pop(context_id, None)
+        self._remove(context_id)
         # what is still waiting for the client is dropped: the barge-in is heard at once
         self._drop(context_id)
         await self._put(_Out(context_id, json.dumps({"type": "done", "context_id": context_id, "reason": "cancelled",
@@ -260,8 +267,26 @@ class SpeechSocket:
 
     async def _fail(self, context_id: str, context: LiveContext, exc: BaseException) -> None:
         context.close()
-        self.contexts.pop(context_id, None)
+        self._remove(context_id)
         await self._error(context_id, exc)
+
+    def _add(self, context_id: str, context: LiveContext) -> None:
+        self.contexts[context_id] = context
+        self._count()
+
+    def _remove(self, context_id: str) -> LiveContext:
+        context = self.contexts.pop(context_id)
+        self._count()
+        return context
+
+    def _count(self) -> None:
+        """In flight while a context is open: the drain lets its reply finish, then aborts it."""
+        busy = bool(self.contexts)
+        if busy != self._counted:
+            self._counted = busy
+            self.admission.inflight += 1 if busy else -1
+            if self._task is not None:   # the drain cancels what outlives its abort
+                (self.admission.tasks.add if busy else self.admission.tasks.discard)(self._task)
 
     # -- sending -------------------------------------------------------------------------------------
     async def _on_event(self, context_id: str, context: LiveContext, event: LiveEvent) -> None:
@@ -283,7 +308,7 @@ class SpeechSocket:
             return
         if isinstance(event, LiveFlushed):
             return await self._put(_Out(context_id, json.dumps({"type": "flushed", "context_id": context_id})))
-        self.contexts.pop(context_id, None)
+        self._remove(context_id)
         if isinstance(event, LiveDone):
             return await self._put(_Out(context_id, json.dumps({"type": "done", "context_id": context_id,
                                                                 "reason": "end", "usage": event.usage.as_dict()})))

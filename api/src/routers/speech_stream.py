@@ -10,4 +10,4 @@ router = APIRouter()
 @router.websocket("/audio/speech/stream")
 async def speech_stream(websocket: WebSocket, service: SpeechServiceDep, settings: SettingsDep,
                         slots: SocketSlotsDep, admission: AdmissionDep) -> None:
-    await SpeechSocket(websocket, service, settings, slots, draining=lambda: admission.draining).serve()
+    await SpeechSocket(websocket, service, settings, slots, admission).serve()
