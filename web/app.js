@@ -26,6 +26,7 @@ let liveMode = false;
 let liveSent = "";
 let liveEpoch = 0;      // bumped when the transcript restarts: words of older utterances no longer fit it
 let liveFailed = false; // an error in this run of speech
+let liveNote = "";      // why the last utterance ended early (an edit), shown until the next key press
 
 // ---- messages -------------------------------------------------------------------------------
 
@@ -358,7 +359,7 @@ const live = new LiveSpeech({
     if (ui.player.dataset.state !== "playing") {
       if (!ui.player.dataset.bytesAtStart) ui.player.dataset.bytesAtStart = String(total);
       setState("playing");
-      setStatus(live.typing ? "Speaking while you type…" : "Speaking…");
+      setStatus(liveNote || (live.typing ? "Speaking while you type…" : "Speaking…"));
       requestAnimationFrame(tick);
     }
   },
@@ -391,6 +392,7 @@ function liveInput() {
     if (!added) return;
     const textOffset = liveSent.length;
     liveSent = value;
+    liveNote = "";
     if (live.blocked) {
       setStatus(BLOCKED);
       return;
@@ -407,7 +409,10 @@ function liveInput() {
   liveSent = value;
   liveEpoch++;
   transcript.reset(value);
-  if (wasTyping) setStatus("Changed text that was already sent: it is spoken as sent; what you type next is a new utterance.");
+  if (wasTyping) {
+    liveNote = "Changed text that was already sent: it is spoken as sent; what you type next is a new utterance.";
+    setStatus(liveNote);
+  }
 }
 
 function speakRest() {

@@ -186,6 +186,9 @@ export class LiveSpeech {
       this.over(ctx);
     } else if (message.type === "error") {
       const error = message.error || {};
+      // Text typed into a context the server had just ended (refused, failed) meanwhile: that end was
+      // the error to show.
+      if (message.context_id === null && error.code === "unknown_context") return;
       if (!ctx || !ctx.dropped) this.on.error(new ApiError(0, error.message || "error", error.code || null));
       if (ctx && ctx === this.current) {
         const retry = Number(message.retry_after_s);
