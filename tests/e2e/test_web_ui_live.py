@@ -10,8 +10,12 @@ import re
 
 import pytest
 
-from tests.e2e.test_web_ui import browser, locked, needs_chromium, open_ui, page  # noqa: F401 (fixtures)
+from tests.e2e import test_web_ui as web_ui
+from tests.e2e.test_web_ui import needs_chromium, open_ui
 from tests.support.audio import SAMPLE_RATE
+
+# test_web_ui's browser, pages and key-locked server, as fixtures of this module too
+browser, page, locked = web_ui.browser, web_ui.page, web_ui.locked
 
 # Three sentences: the first two are spoken while the next is typed (a sentence is complete once the
 # text after its final punctuation begins).
