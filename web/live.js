@@ -71,7 +71,11 @@ export class LiveSpeech {
     if (!text) return;
     this.closeWhenIdle = false;
     const pieces = [];
-    for (let i = 0; i < text.length; i += MAX_TEXT_PER_MESSAGE) pieces.push(text.slice(i, i + MAX_TEXT_PER_MESSAGE));
+    for (let i = 0, j; i < text.length; i = j) {
+      j = Math.min(i + MAX_TEXT_PER_MESSAGE, text.length);
+      if (j < text.length && /[\uD800-\uDBFF]/.test(text[j - 1])) j++; // not between a surrogate pair
+      pieces.push(text.slice(i, j));
+    }
     if (!this.current) {
       if (!this.player || this.player.closed || (!this.queue.length && !this.player.sources.size)) {
         // Nothing is playing: a new run, on a fresh clock (position and duration from 0).
