@@ -153,8 +153,8 @@ export class LiveSpeech {
       this.expect = null;
       const lost = [...this.contexts.values()].filter((ctx) => !ctx.dropped);
       this.contexts.clear();
-      // 4000: idle with no context open; nothing is lost, the next text opens a new socket.
-      if (lost.length || (code !== 1000 && code !== 4000)) {
+      // 4000: idle, nothing of ours left to speak; the next text opens a new socket.
+      if (code !== 4000 && (lost.length || code !== 1000)) {
         // Not retried on every key press: typing is sent again after unblock() (new choices, the mode
         // turned off and on) or a fresh key.
         this.blockedUntil = Infinity;

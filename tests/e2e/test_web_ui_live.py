@@ -13,6 +13,7 @@ import pytest
 from tests.e2e import test_web_ui as web_ui
 from tests.e2e.test_web_ui import needs_chromium, open_ui
 from tests.support.audio import SAMPLE_RATE
+from tests.support.server import AppServer
 
 # test_web_ui's browser, pages and key-locked server, as fixtures of this module too
 browser, page, locked = web_ui.browser, web_ui.page, web_ui.locked
@@ -212,3 +213,28 @@ def test_api_key_goes_in_the_socket_url(page, locked):
     assert frames.urls[-1].endswith("?api_key=wrong")
     assert page.text_content("#error").startswith("The server refused the streaming socket: invalid or missing API key")
     assert page.is_visible("#api-key")
+
+
+@pytest.fixture(scope="module")
+def quick_idle(v1_model_dir):
+    proc = AppServer(v1_model_dir, model_free=True, stream_idle_timeout_s=1).start()
+    yield proc
+    proc.stop()
+
+
+@needs_chromium
+def test_a_socket_closed_for_idleness_is_opened_again(page, quick_idle):
+    frames = Frames(page)
+    open_ui(page, quick_idle)
+    live_mode(page)
+    box = page.locator("#text")
+    box.press_sequentially("Hi there. Bye", delay=10)
+    page.click("#play")
+    page.wait_for_selector("#player[data-state=done]", timeout=30_000)
+    page.wait_for_timeout(2500)   # past STREAM_IDLE_TIMEOUT_S: the server closes the socket (4000)
+    assert page.is_hidden("#error")
+    box.press_sequentially(" Again.", delay=10)
+    page.click("#play")
+    page.wait_for_selector("#player[data-state=done]", timeout=30_000)
+    assert page.is_hidden("#error") and len(frames.urls) == 2
+    assert [m["context_id"] for m in frames.sent("start")] == ["live-1", "live-2"]
