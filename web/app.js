@@ -1,6 +1,7 @@
 // Wires the page: models and voices from the server, the voice mix, streamed playback, download.
 import { ApiError, apiFetch, storedKey, storeKey } from "./api.js";
 import { saveBlob, wavHeader } from "./download.js";
+import { LiveSpeech } from "./live.js";
 import { mixString, parseMix } from "./mix.js";
 import { PcmStreamPlayer } from "./pcm-player.js";
 import { readCaptioned, readRaw } from "./stream.js";
@@ -11,7 +12,7 @@ const $ = (id) => document.getElementById(id);
 const ui = Object.fromEntries([
   "text", "char-count", "model", "format", "speed", "speed-value", "voice-search", "voice-list", "mix", "voice",
   "play", "stop", "download", "player", "progress", "time", "status", "error", "transcript", "auth", "api-key",
-  "key-save", "key-toggle",
+  "key-save", "key-toggle", "live", "live-hint",
 ].map((id) => [id.replace(/-(\w)/g, (_, c) => c.toUpperCase()), $(id)]));
 
 const transcript = new Transcript(ui.transcript);
@@ -19,7 +20,13 @@ let voices = [];
 let mixRows = [];
 // /dev/captioned_speech gives word timings; a server without it answers 404 and we stop asking.
 let captions = "unknown";
-let session = null; // the current (or last finished) playback
+let session = null; // the current (or last finished) playback; `live` while speaking as the user types
+// Speak as I type: the box's text up to here has been sent (or was there before and is not spoken).
+let liveMode = false;
+let liveSent = "";
+let liveEpoch = 0;      // bumped when the transcript restarts: words of older utterances no longer fit it
+let liveFailed = false; // an error in this run of speech
+let liveNote = "";      // why the last utterance ended early (an edit), shown until the next key press
 
 // ---- messages -------------------------------------------------------------------------------
 
@@ -137,6 +144,7 @@ function addVoice(name) {
 /** Replaces the mix; `fromText` keeps the voice field as the user typed it. */
 function setMix(rows, fromText = false) {
   mixRows = rows;
+  choicesChanged();
   if (!fromText) ui.voice.value = mixString(rows);
   renderMix();
 }
@@ -166,6 +174,7 @@ function renderMix() {
 
 function setMixWeight(index, value) {
   mixRows[index] = { ...mixRows[index], weight: value };
+  choicesChanged();
   ui.voice.value = mixString(mixRows);
 }
 
@@ -174,7 +183,8 @@ function setMixWeight(index, value) {
 function setState(state) {
   ui.player.dataset.state = state;
   const busy = state === "loading" || state === "playing";
-  ui.play.disabled = busy;
+  // Speaking as the user types, ▶ speaks the rest of the utterance being typed.
+  ui.play.disabled = liveMode ? !live.typing : busy;
   ui.stop.disabled = !busy;
   ui.download.disabled = !(session && session.complete) || busy;
 }
@@ -216,6 +226,12 @@ function resetProgress() {
 
 function stopPlayback() {
   if (!session) return;
+  if (session === live) {
+    live.cancel();
+    setState("stopped");
+    setStatus("Stopped.");
+    return;
+  }
   session.stopped = true;
   session.controller.abort();
   session.player.stop();
@@ -227,6 +243,10 @@ function stopPlayback() {
 }
 
 async function play() {
+  if (liveMode) {
+    speakRest();
+    return;
+  }
   clearError();
   stopPlayback();
   const text = ui.text.value;
@@ -318,6 +338,111 @@ async function download() {
   }
 }
 
+// ---- speak as I type --------------------------------------------------------------------------
+
+const BLOCKED = "What you type now is not sent: change the voice, model or speed, or turn the mode off and on.";
+
+const live = new LiveSpeech({
+  run() {
+    if (session && session !== live) stopPlayback();
+    session = live;
+    liveFailed = false;
+    clearError();
+    Object.assign(ui.player.dataset, { position: "0", bytes: "0", bytesAtStart: "", captions: "live" });
+    setState("loading");
+    setStatus("Sending what you type…");
+  },
+  audio(bytes) {
+    if (session !== live) return;
+    const total = Number(ui.player.dataset.bytes || 0) + bytes.length;
+    ui.player.dataset.bytes = String(total);
+    if (ui.player.dataset.state !== "playing") {
+      if (!ui.player.dataset.bytesAtStart) ui.player.dataset.bytesAtStart = String(total);
+      setState("playing");
+      setStatus(liveNote || (live.typing ? "Speaking while you type…" : "Speaking…"));
+      requestAnimationFrame(tick);
+    }
+  },
+  words(words, meta) {
+    if (meta.epoch === liveEpoch) transcript.addWords(words);
+  },
+  error(err) {
+    liveFailed = true;
+    showError(err);
+  },
+  idle() {
+    if (session !== live) return;
+    tick();
+    if (liveFailed) {
+      setState("error");
+      setStatus(live.blocked ? BLOCKED : "");
+      return;
+    }
+    setState("done");
+    setStatus(`Done: ${live.player.duration.toFixed(1)} s of audio.`);
+  },
+  change() { setState(ui.player.dataset.state); },
+});
+
+/** The typed text: what was added at the end is sent; any other change ends the utterance (see the hint). */
+function liveInput() {
+  const value = ui.text.value;
+  if (value.startsWith(liveSent)) {
+    const added = value.slice(liveSent.length);
+    if (!added) return;
+    const textOffset = liveSent.length;
+    liveSent = value;
+    liveNote = "";
+    if (live.blocked) {
+      setStatus(BLOCKED);
+      return;
+    }
+    transcript.extend(value);
+    live.append(added, { model: ui.model.value, voice: ui.voice.value.trim(), speed: Number(ui.speed.value) },
+                { textOffset, epoch: liveEpoch });
+    return;
+  }
+  // Text already sent was changed or deleted: the server cannot take it back. It is spoken as it was
+  // sent, and what is typed next starts a new utterance (a new context) at the end of the box.
+  const wasTyping = live.typing;
+  live.end();
+  liveSent = value;
+  liveEpoch++;
+  transcript.reset(value);
+  if (wasTyping) {
+    liveNote = "Changed text that was already sent: it is spoken as sent; what you type next is a new utterance.";
+    setStatus(liveNote);
+  }
+}
+
+function speakRest() {
+  if (!live.typing) return;
+  live.end();
+  setStatus("Speaking the rest…");
+}
+
+function setLiveMode(on) {
+  liveMode = on;
+  ui.live.checked = on;
+  ui.liveHint.hidden = !on;
+  ui.play.textContent = on ? "▶ Speak the rest" : "▶ Play";
+  if (on) {
+    liveSent = ui.text.value; // not spoken: only what is typed from now on
+    liveEpoch++;
+    live.unblock();
+    clearError();
+    setStatus("Speak as I type: type at the end of the text.");
+  } else {
+    live.finish();
+  }
+  setState(ui.player.dataset.state);
+}
+
+/** A new voice, model or speed: the next utterance uses it, and typing after an error is sent again. */
+function choicesChanged() {
+  live.unblock();
+}
+
 // ---- wiring ------------------------------------------------------------------------------------
 
 function updateCount() {
@@ -343,10 +468,16 @@ async function loadAll() {
   }
 }
 
-ui.text.addEventListener("input", () => { updateCount(); fitText(); });
+ui.text.addEventListener("input", (e) => {
+  updateCount();
+  fitText();
+  if (liveMode && !e.isComposing) liveInput();
+});
+ui.text.addEventListener("compositionend", () => { if (liveMode) liveInput(); });
+ui.live.addEventListener("change", () => setLiveMode(ui.live.checked));
 ui.text.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) play(); });
-ui.speed.addEventListener("input", updateSpeed);
-ui.model.addEventListener("change", () => loadVoices().catch(showError));
+ui.speed.addEventListener("input", () => { updateSpeed(); choicesChanged(); });
+ui.model.addEventListener("change", () => { choicesChanged(); loadVoices().catch(showError); });
 ui.voiceSearch.addEventListener("input", renderVoiceList);
 ui.voice.addEventListener("input", () => {
   const rows = parseMix(ui.voice.value);
@@ -356,7 +487,7 @@ ui.play.addEventListener("click", play);
 ui.stop.addEventListener("click", stopPlayback);
 ui.download.addEventListener("click", download);
 ui.keyToggle.addEventListener("click", () => { ui.auth.hidden ? openAuth() : (ui.auth.hidden = true); });
-ui.keySave.addEventListener("click", () => { storeKey(ui.apiKey.value.trim()); loadAll(); });
+ui.keySave.addEventListener("click", () => { storeKey(ui.apiKey.value.trim()); live.unblock(); loadAll(); });
 ui.apiKey.addEventListener("keydown", (e) => { if (e.key === "Enter") ui.keySave.click(); });
 
 ui.apiKey.value = storedKey();

@@ -18,6 +18,12 @@ export class Transcript {
     this.el.hidden = true; // shown once there are word timings: without them it would only repeat the text box
   }
 
+  /** The text grew at its end (typed while it is spoken): the marked words stay where they are. */
+  extend(text) {
+    this.text = text;
+    if (this.words.length) this.render();
+  }
+
   /** Adds timestamps ({word, start_time, end_time, text_start, text_end}) and re-renders the marked words. */
   addWords(timestamps) {
     for (const t of timestamps) {

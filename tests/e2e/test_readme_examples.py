@@ -4,8 +4,9 @@ The fenced blocks are read out of README.md itself, so an example that drifts fr
 field, a wrong path, a format that no longer decodes) fails here. Only the address changes
 (``http://localhost:8880`` -> the test server's). Players are the one thing swapped: a stand-in ``ffplay``
 on ``PATH`` keeps what it is given, so the streamed-PCM examples are checked for the audio they pipe.
-The JavaScript SDK example runs when Node and the ``openai`` package are installed (tests/js); the browser example runs in
-Chromium when it can play ``audio/mpeg`` through MediaSource.
+The JavaScript SDK example runs when Node and the ``openai`` package are installed (tests/js); the
+browser example runs in Chromium when it can play ``audio/mpeg`` through MediaSource. docs/api.md's
+web-page example for the WebSocket route runs in Chromium too.
 """
 import os
 import re
@@ -13,6 +14,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -21,13 +23,14 @@ from tests.support.audio import SAMPLE_RATE, decode
 from tests.support.paths import REPO_ROOT
 
 README = REPO_ROOT / "README.md"
+API_DOCS = REPO_ROOT / "docs" / "api.md"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 ADDRESS = "http://localhost:8880"
 
 
-def blocks(language: str, must_contain: str) -> list[str]:
-    found = [body for lang, body in FENCE.findall(README.read_text()) if lang == language and must_contain in body]
-    assert found, f"README.md has no {language} block with {must_contain!r}: the test looks for the wrong thing"
+def blocks(language: str, must_contain: str, source: Path = README) -> list[str]:
+    found = [body for lang, body in FENCE.findall(source.read_text()) if lang == language and must_contain in body]
+    assert found, f"{source.name} has no {language} block with {must_contain!r}: the test looks for the wrong thing"
     return found
 
 
@@ -101,10 +104,9 @@ def test_openai_js_sdk(server, workdir):
     assert_speech((run_dir / "hello.mp3").read_bytes(), "mp3")
 
 
-@pytest.mark.browser
-def test_browser_fetch_streams(server):
-    """The web-page example in Chromium, served by the server's own origin: it must fetch, append every
-    part to the SourceBuffer and end the stream without an error."""
+@contextmanager
+def server_page(server):
+    """A Chromium page on the server's own origin (autoplay allowed), or a skip without chromium."""
     from tests.support.browser import chromium_path
 
     path = chromium_path()
@@ -112,21 +114,29 @@ def test_browser_fetch_streams(server):
         pytest.skip("chromium is not installed")
     from playwright.sync_api import sync_playwright
 
-    (source,) = blocks("js", "new MediaSource()")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=path, headless=True,
                                              args=["--autoplay-policy=no-user-gesture-required"])
         try:
             page = browser.new_page()
             page.goto(server.url + "/web")
-            if not page.evaluate("MediaSource.isTypeSupported('audio/mpeg')"):
-                pytest.skip("this Chromium cannot play audio/mpeg through MediaSource")
-            page.add_script_tag(content=source.replace(ADDRESS, server.url))
-            outcome = page.evaluate("""async () => {
-                try { await speak("Streaming into a web page."); return "ok"; } catch (e) { return String(e); }
-            }""")
+            yield page
         finally:
             browser.close()
+
+
+@pytest.mark.browser
+def test_browser_fetch_streams(server):
+    """The web-page example in Chromium, served by the server's own origin: it must fetch, append every
+    part to the SourceBuffer and end the stream without an error."""
+    (source,) = blocks("js", "new MediaSource()")
+    with server_page(server) as page:
+        if not page.evaluate("MediaSource.isTypeSupported('audio/mpeg')"):
+            pytest.skip("this Chromium cannot play audio/mpeg through MediaSource")
+        page.add_script_tag(content=source.replace(ADDRESS, server.url))
+        outcome = page.evaluate("""async () => {
+            try { await speak("Streaming into a web page."); return "ok"; } catch (e) { return String(e); }
+        }""")
     assert outcome == "ok"
 
 
@@ -138,3 +148,17 @@ def test_streamed_text_over_the_socket(server, workdir):
     run([sys.executable, "-c", example.replace(ws_address, server.url.replace("http://", "ws://"))], run_dir, env)
     (pcm,) = played(tmp)
     assert_speech(pcm, "pcm", min_seconds=2.0)
+
+
+@pytest.mark.browser
+def test_browser_websocket_streams(server):
+    """docs/api.md's web-page example for WS /v1/audio/speech/stream in Chromium: it sends the pieces,
+    plays every pcm frame and resolves with the seconds of audio (its own call on load runs too)."""
+    (source,) = blocks("js", "new WebSocket(", API_DOCS)
+    with server_page(server) as page:
+        frames = []
+        page.on("websocket", lambda ws: ws.on("framesent", lambda payload: frames.append(payload)))
+        page.add_script_tag(content=source.replace("ws://localhost:8880", server.url.replace("http://", "ws://")))
+        seconds = page.evaluate("speakAsWritten(['Streaming ', 'into a web', ' page. Piece', ' by piece.'])")
+    assert seconds > 1.0
+    assert '{"type":"text","text":" page. Piece"}' in frames and '{"type":"end"}' in frames
