@@ -241,7 +241,9 @@ def test_sockets_idle_and_slow_readers_are_bounded(guarded):
     with open_socket(guarded, **key) as first, open_socket(guarded, **key) as second:
         code, reason = closed_with(guarded, **key)   # STREAM_MAX_SOCKETS=2
         assert code == 1013 and "STREAM_MAX_SOCKETS" in reason
+        send(first, "start", voice="af_heart")   # an open context waiting for text is no activity
         started = time.monotonic()
+        assert json.loads(first.recv(timeout=10))["type"] == "started"
         with pytest.raises(ConnectionClosed):
             first.recv(timeout=10)   # idle for STREAM_IDLE_TIMEOUT_S=1
         assert first.close_code == 4000 and time.monotonic() - started < 5

@@ -148,7 +148,7 @@ class SpeechSocket:
                 if sender in done:   # the sender stopped: the client stopped reading, or is gone
                     raise sender.exception() or WebSocketDisconnect(NORMAL)
                 if not done:
-                    if any(not c.closed for c in self.contexts.values()):
+                    if any(c.speaking for c in self.contexts.values()):
                         continue   # contexts still speaking: not idle
                     raise _Closing(IDLE, f"idle for {idle_s:g} s (STREAM_IDLE_TIMEOUT_S)")
                 message, receive = receive.result(), None

@@ -102,6 +102,11 @@ class LiveContext:
         return self
 
     @property
+    def speaking(self) -> bool:
+        """Text queued or being spoken (an open context that waits for text is not speaking)."""
+        return not self.closed and (self._job is not None or bool(self._queue))
+
+    @property
     def usage(self) -> Usage:
         return Usage(self._tokens, math.ceil(self._samples / SAMPLES_PER_FRAME))
 
