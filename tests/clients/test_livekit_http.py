@@ -68,7 +68,8 @@ def test_synthesize_every_format(kokoro, model, response_format):
 
 @pytest.mark.parametrize("voice", typing.get_args(TTSVoices))
 def test_every_voice(kokoro, voice):
-    events = asyncio.run(asyncio.wait_for(synthesize(plugin(kokoro, model="tts-1", voice=voice), "Hi, how are you?"), 60))
+    tts = plugin(kokoro, model="tts-1", voice=voice)
+    events = asyncio.run(asyncio.wait_for(synthesize(tts, "Hi, how are you?"), 60))
     check_speech(pcm_of(events), at_least_s=0.3)
 
 
