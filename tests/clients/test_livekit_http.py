@@ -66,8 +66,9 @@ def test_synthesize_every_format(kokoro, model, response_format):
     assert abs(pcm.size - reference.size) <= slack, (pcm.size, reference.size)
 
 
-@pytest.mark.parametrize("voice", typing.get_args(TTSVoices))
+@pytest.mark.parametrize("voice", [*typing.get_args(TTSVoices), "af_heart", "af_bella(2)+af_sky(1)"])
 def test_every_voice(kokoro, voice):
+    """Its OpenAI names, and (the plugin passes any string on) a Kokoro voice and a mix."""
     tts = plugin(kokoro, model="tts-1", voice=voice)
     events = asyncio.run(asyncio.wait_for(synthesize(tts, "Hi, how are you?"), 60))
     check_speech(pcm_of(events), at_least_s=0.3)
