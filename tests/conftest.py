@@ -10,7 +10,25 @@ from tests.support.models import TEST_VOICES, V0_19_TEST_VOICES  # noqa: E402
 from tests.support.server import ServerProcess  # noqa: E402
 
 
-FOLDER_MARKS = {"unit": pytest.mark.unit, "e2e": pytest.mark.e2e}
+FOLDER_MARKS = {"unit": pytest.mark.unit, "e2e": pytest.mark.e2e, "clients": pytest.mark.clients}
+TESTS_DIR = Path(__file__).resolve().parent
+CLIENTS_DIR = TESTS_DIR / "clients"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--clients", action="store_true",
+                     help="run tests/clients (the real pipecat and livekit-agents clients) and nothing else; "
+                          "needs the clients venv: .venv-clients/bin/python -m pytest --clients tests/clients")
+
+
+def pytest_ignore_collect(collection_path, config):
+    """tests/clients runs only with --clients (in .venv-clients, which has the clients but not the server's
+    packages), and then alone."""
+    path = Path(collection_path).resolve()
+    in_clients = path == CLIENTS_DIR or CLIENTS_DIR in path.parents
+    if config.getoption("--clients"):
+        return True if TESTS_DIR in path.parents and not in_clients else None
+    return True if in_clients else None
 
 
 def pytest_collection_modifyitems(items):
