@@ -19,6 +19,7 @@ LAYERS = {
     "structures": 3,    # request and response schemas
     "services": 4,      # speech, text processing, audio, download links, warm-up
     "http": 5,          # the error envelope and its handlers, middlewares, SSE, the SIGTERM drain
+    "wyoming_server": 5,   # the Wyoming protocol's server (Home Assistant), beside the HTTP one
     "routers": 6, "dependencies": 6, "tools": 6,
     "main": 7, "startup": 7,   # the composition root and the app's lifespan
 }
