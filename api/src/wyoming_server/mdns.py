@@ -1,9 +1,10 @@
 """The Wyoming port announced on the LAN over mDNS (``_wyoming._tcp``), which Home Assistant discovers:
 ``announce`` (WYOMING_ZEROCONF=true, with the optional ``zeroconf`` extra installed).
 
-The service is named ``kokoro-<host name>``; its address is HOST, or, when HOST is every interface
-(``0.0.0.0``, ``::``), the address this machine reaches the mDNS group from. With WORKERS > 1 each
-worker tries; the first announces, the others find the name taken and say so in the log.
+The service is named ``kokoro-<host name>-<port>`` (two servers on one machine differ); its address is
+HOST, or, when HOST is every interface (``0.0.0.0``, ``::``), the address this machine reaches the mDNS
+group from. With WORKERS > 1 each worker tries: the first announces, the others find the name taken
+and say so in the log.
 """
 import socket
 from typing import Any, Optional
@@ -28,10 +29,10 @@ class Announcement:
             await self.responder.async_close()
 
 
-def instance_name(hostname: Optional[str] = None) -> str:
-    """``kokoro-<host name>``, cut to DNS-SD's 63 bytes for an instance name."""
-    name = f"kokoro-{(hostname or socket.gethostname()).split('.')[0]}"
-    return name.encode()[:63].decode(errors="ignore")
+def instance_name(port: int, hostname: Optional[str] = None) -> str:
+    """``kokoro-<host name>-<port>``, within DNS-SD's 63 bytes for an instance name."""
+    host = (hostname or socket.gethostname()).split(".")[0].encode()[:40].decode(errors="ignore")
+    return f"kokoro-{host}-{port}"
 
 
 def announced_address(host: str) -> Optional[str]:
@@ -60,7 +61,7 @@ async def announce(host: str, port: int, name: Optional[str] = None) -> Optional
     if address is None:
         logger.warning("wyoming: no network address to announce over mDNS; set HOST to this machine's address")
         return None
-    name = name or instance_name()
+    name = name or instance_name(port)
     info = AsyncServiceInfo(SERVICE_TYPE, f"{name}.{SERVICE_TYPE}", port=port, parsed_addresses=[address],
                             server=f"{name}.local.")
     responder = AsyncZeroconf()

@@ -136,7 +136,7 @@ class WyomingSession:
         self._outbox: deque[Event] = deque()
         self._room = asyncio.Condition()
         self._stream: Optional[_Stream] = None
-        self._working = False           # a request is being answered: the connection is not idle
+        self._working = False           # an event is being handled: the connection is not idle
         self._counted = False
         self._cut = False               # cut off for not reading: close without waiting for the buffer
         self._last_activity = time.monotonic()
@@ -259,10 +259,13 @@ class WyomingSession:
         try:
             while True:
                 event = await self._inbox.get()
+                self._working = True   # not idle while an event is handled (a voice's first G2P load, a reply)
                 try:
                     await self._handle(event)
                 except Exception as exc:   # the request's failure, told to the client; the connection goes on
                     await self._error(exc)
+                finally:
+                    self._working = False
         finally:
             if self._stream is not None and self._stream.context is not None:
                 self._stream.context.close()   # its job closed: its chunks leave the scheduler
@@ -311,7 +314,6 @@ class WyomingSession:
             job = await self.service.start(request)
         except Exception as exc:
             return await self._error(exc)
-        self._working = True
         self._count(True)
         try:
             await self._put(_audio_start())
@@ -323,7 +325,6 @@ class WyomingSession:
             await self._error(exc)
         finally:
             job.close()
-            self._working = False
             self._count(False)
             self._log("synthesize", request.voice_name, len(synthesize.text), samples, started, status)
 
@@ -378,7 +379,6 @@ class WyomingSession:
             return await self._error(InvalidRequest("synthesize-stop outside a stream: send synthesize-start first",
                                                     code="no_stream"))
         started = time.perf_counter()
-        self._working = True
         try:
             if not stream.failed and stream.context is not None:
                 stream.context.end()
@@ -388,7 +388,6 @@ class WyomingSession:
             await self._put(SynthesizeStopped().event())
         finally:
             self._stream = None
-            self._working = False
             if stream.context is not None:
                 stream.context.close()
                 self._log("stream", stream.context.request.voice_name, stream.chars, stream.samples, started,
