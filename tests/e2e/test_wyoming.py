@@ -263,6 +263,25 @@ def test_too_much_buffered_text_is_an_error(wy):
     assert reply.error["code"] == "input_too_long"
 
 
+def test_while_draining_new_requests_and_connections_are_refused(wy):
+    """The SIGTERM drain (http.shutdown) sets admission.draining: Wyoming refuses as HTTP answers 503."""
+    async def go():
+        async with connect(wy) as client:
+            await describe(client)
+            wy.app.state.admission.draining = True
+            try:
+                refused = await synthesize(client, "Too late.")
+                async with connect(wy) as late:
+                    turned_away = await read_until(late, WyomingReply())
+                    assert await late.read_event() is None
+            finally:
+                wy.app.state.admission.draining = False
+            return refused, turned_away
+
+    refused, turned_away = run(go())
+    assert refused.error["code"] == turned_away.error["code"] == "server_shutting_down"
+
+
 @pytest.fixture(scope="module")
 def bounded(model_dir):
     proc = AppServer(model_dir, model_free=True, host="127.0.0.1", wyoming_port=free_port(), max_input_chars=3000,

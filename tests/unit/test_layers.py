@@ -105,6 +105,15 @@ def test_below_the_http_layer_nothing_imports_the_web_framework():
     assert not found, "HTTP below the http layer:\n" + "\n".join(found)
 
 
+def test_the_wyoming_server_knows_no_web_framework():
+    """wyoming_server/ sits beside http/ (rank 5) but speaks no HTTP: it takes what it needs of http/
+    (the drain's ``Admission``), never FastAPI or Starlette."""
+    found = [f"{path.relative_to(ROOT)}:{line} imports {target}"
+             for path in sorted((SRC / "wyoming_server").rglob("*.py"))
+             for line, target in imports_of(path) if target.split(".")[0] in WEB_FRAMEWORKS]
+    assert not found, "\n".join(found)
+
+
 def test_the_check_sees_an_upward_import(tmp_path):
     """The checker itself: a builds module importing services, relatively and inside a function."""
     fake = SRC / "builds" / "_layer_probe.py"
