@@ -105,6 +105,10 @@ def test_describe_lists_every_voice_of_every_version_without_building_one(wy):
     emma = next(v for v in program.voices if v.name == "kokoro-v0_19:bf_emma")
     assert emma.languages == ["en-GB"] and emma.description == "Emma (British English, female, Kokoro v0.19)"
     assert wy.app.state.manager.build_counts["v0_19"] == 0   # listed from its folders, never built
+    port = wy.settings.wyoming_port
+    log = wy.log()   # the Wyoming address is logged as such, never as the HTTP one
+    assert f"wyoming: tcp://127.0.0.1:{port} (20 voices, streaming synthesis;" in log
+    assert f"ready: {wy.url} (device cpu)" in log and f"http://127.0.0.1:{port}" not in log
 
 
 async def _describe(server):
@@ -422,6 +426,8 @@ def test_the_cli_flag_with_two_workers_shares_the_port(v1_model_dir, tmp_path):
     try:
         assert eventually(lambda: server.log().count(f"wyoming: tcp://127.0.0.1:{port} (") == 2, 30), server.log()
         assert "port shared by the workers" in server.log()
+        assert eventually(lambda: f"ready: {server.url} (device cpu)" in server.log(), 10)
+        assert f"http://127.0.0.1:{port}" not in server.log()
         workers = children(server.proc.pid)
 
         async def go():
