@@ -256,6 +256,9 @@ def test_a_client_that_leaves_mid_stream_frees_its_work(wy):
     assert eventually(lambda: active(wy) == 0, 5)
     assert "kokoro_active_requests 0.0" in metrics()
     assert wy.app.state.admission.inflight == 0 and wy.app.state.wyoming.slots.open == 0
+    logged = "wyoming stream voice=af_heart chars=2900 "
+    assert eventually(lambda: logged in wy.log())
+    assert "status=cancelled" in next(line for line in wy.log().splitlines() if logged in line)
 
 
 def test_too_much_buffered_text_is_an_error(wy):
@@ -351,6 +354,7 @@ def test_a_client_that_stops_reading_is_cut_off_and_its_work_freed(bounded):
 
     run(go())
     assert eventually(lambda: "SLOW_READER_TIMEOUT_S" in bounded.log(), 5)
+    assert "wyoming synthesize voice=af_heart chars=2900 " in bounded.log() and "status=cancelled" in bounded.log()
 
 
 def test_the_port_is_announced_over_mdns_for_home_assistant(bounded):

@@ -116,6 +116,7 @@ class _Stream:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     samples: int = 0
     chars: int = 0
+    started: float = field(default_factory=time.perf_counter)
 
 
 class WyomingSession:
@@ -267,8 +268,11 @@ class WyomingSession:
                 finally:
                     self._working = False
         finally:
-            if self._stream is not None and self._stream.context is not None:
-                self._stream.context.close()   # its job closed: its chunks leave the scheduler
+            stream = self._stream
+            if stream is not None and stream.context is not None:   # the client left mid-stream
+                stream.context.close()   # its job closed: its chunks leave the scheduler
+                self._log("stream", stream.context.request.voice_name, stream.chars, stream.samples, stream.started,
+                          "cancelled")
 
     async def _handle(self, event: Event) -> None:
         kind = event.type
@@ -320,6 +324,9 @@ class WyomingSession:
             async for piece in job.pieces():
                 samples = await self._audio(piece.pcm.astype("<i2", copy=False).tobytes(), samples)
             await self._put(AudioStop(timestamp=_ms(samples)).event())
+        except asyncio.CancelledError:
+            status = "cancelled"   # the client left, or stopped reading
+            raise
         except Exception as exc:
             status = "failed"
             await self._error(exc)
@@ -333,6 +340,8 @@ class WyomingSession:
             return await self._error(InvalidRequest(
                 "a synthesis stream is already open on this connection: send synthesize-stop first",
                 code="stream_already_open"))
+        if self._stream is not None and self._stream.context is not None:
+            self._stream.context.close()   # a failed stream, replaced
         # open even if refused: its chunks, its copy as synthesize and its stop are dropped (a new
         # synthesize-start replaces it)
         stream = self._stream = _Stream()
@@ -378,20 +387,24 @@ class WyomingSession:
         if stream is None:
             return await self._error(InvalidRequest("synthesize-stop outside a stream: send synthesize-start first",
                                                     code="no_stream"))
-        started = time.perf_counter()
+        status = "failed" if stream.failed else "ok"
         try:
             if not stream.failed and stream.context is not None:
                 stream.context.end()
                 await stream.done.wait()
                 if not stream.failed:
                     await self._put(AudioStop(timestamp=_ms(stream.samples)).event())
+                status = "failed" if stream.failed else "ok"
             await self._put(SynthesizeStopped().event())
+        except asyncio.CancelledError:
+            status = "cancelled"
+            raise
         finally:
             self._stream = None
             if stream.context is not None:
                 stream.context.close()
-                self._log("stream", stream.context.request.voice_name, stream.chars, stream.samples, started,
-                          "failed" if stream.failed else "ok")
+                self._log("stream", stream.context.request.voice_name, stream.chars, stream.samples, stream.started,
+                          status)
             self._count(False)
 
     async def _on_live(self, stream: _Stream, event: LiveEvent) -> None:
