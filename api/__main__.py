@@ -13,7 +13,7 @@ from typing import MutableMapping, Optional, Sequence
 # flag destination -> the setting's environment variable. Flags travel as environment variables so that
 # every uvicorn worker process (WORKERS > 1) builds the same Settings.
 FLAG_SETTINGS = {"host": "HOST", "port": "PORT", "workers": "WORKERS", "model_dir": "MODEL_DIR",
-                 "device": "DEVICE", "engine": "ENGINE"}
+                 "device": "DEVICE", "engine": "ENGINE", "wyoming_port": "WYOMING_PORT"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(see README, Settings).")
     parser.add_argument("--host", help="address to bind (HOST, default 0.0.0.0)")
     parser.add_argument("--port", type=int, help="port to bind, 0 for any free one (PORT, default 8880)")
+    parser.add_argument("--wyoming-port", type=int,
+                        help="also serve the Wyoming protocol (Home Assistant) on this TCP port of the same host, "
+                        "0 for any free one (WYOMING_PORT, default off)")
     parser.add_argument("--workers", type=int, help="server processes, each with its own model (WORKERS, default 1)")
     parser.add_argument("--model-dir", help="folder holding v1_0/ and v0_19/ (MODEL_DIR)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where the model runs (DEVICE, default auto)")
@@ -65,7 +68,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except ValueError as exc:
             print(f"cannot start: {exc}", file=sys.stderr)
             return 2
-    taken = port_problem(settings.host, settings.port)
+    taken = port_problem(settings.host, settings.port) or wyoming_port_problem(settings)
     if taken:
         print(f"cannot start: {taken}", file=sys.stderr)
         return 1
@@ -84,7 +87,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         metrics_multiprocess.remove_directory(metrics_dir)
 
 
-def port_problem(host: str, port: int) -> Optional[str]:
+def port_problem(host: str, port: int, flag: str = "--port", setting: str = "PORT") -> Optional[str]:
     """Why ``host:port`` cannot be bound (in use, not allowed, no such address), naming it and the flag
     that picks another; None when it can (checked by binding and releasing it, before the model loads)."""
     if port == 0:
@@ -98,9 +101,27 @@ def port_problem(host: str, port: int) -> Optional[str]:
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 return (f"{shown} is already in use (another server, or this one already running?); "
-                        f"choose another port with --port {port + 1} (or PORT), or stop what holds it")
-            return f"cannot listen on {shown}: {exc.strerror or exc}; choose another with --host / --port"
+                        f"choose another port with {flag} {port + 1} (or {setting}), or stop what holds it")
+            return f"cannot listen on {shown}: {exc.strerror or exc}; choose another with --host / {flag}"
     return None
+
+
+def wyoming_port_problem(settings) -> Optional[str]:
+    """``port_problem`` for WYOMING_PORT. Checked here, once, because with WORKERS > 1 each worker binds it
+    with SO_REUSEPORT, which would not notice another server of ours already holding it. Port 0 with
+    several workers is resolved here to one free port that they all bind (exported as WYOMING_PORT)."""
+    port = settings.wyoming_port
+    if port is None:
+        return None
+    if port == settings.port and port != 0:
+        return f"WYOMING_PORT and PORT are both {port}: give the Wyoming server a port of its own"
+    if port == 0 and settings.workers > 1:
+        family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((settings.host, 0))
+            os.environ["WYOMING_PORT"] = str(probe.getsockname()[1])
+        return None
+    return port_problem(settings.host, port, "--wyoming-port", "WYOMING_PORT")
 
 
 def serve(settings, workers: int) -> int:

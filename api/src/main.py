@@ -37,6 +37,8 @@ from .services.text_processing.text_work import text_work
 from .services.voice_combine import SaveQuota, VoiceCombiner
 from .services.warm_up import WarmUp
 from .startup import lifespan
+from .wyoming_server.server import WyomingServer
+from .wyoming_server.voices import WyomingVoices
 
 
 def configure_logging(settings: Settings) -> None:
@@ -107,6 +109,9 @@ def create_app(settings: Optional[Settings] = None, *, backend_builder: Optional
     state.downloads = DownloadStore(settings.temp_file_dir, int(settings.temp_file_max_mb * 1024 * 1024),
                                     settings.temp_file_max_age_s)
     state.socket_slots = SocketSlots(settings.stream_max_sockets)
+    # WYOMING_PORT: Home Assistant's protocol on the same service; bound by the lifespan
+    state.wyoming = None if settings.wyoming_port is None else WyomingServer(
+        settings, state.speech, WyomingVoices(state.manager, settings.default_voice, app.version), state.admission)
     install_error_handlers(app)
     install_middleware(app, settings, state.admission, public_prefixes=("/health", WEB_PREFIX))
     mount_routes(app, settings)

@@ -4,7 +4,8 @@ Start-up checks the download folder and the default version's files (downloading
 DOWNLOAD_MODEL=true), caps GPU memory, starts the inference worker and warms the default version, then
 the other PRELOAD_VERSIONS; a configuration problem stops the server with one clear message. While
 serving, it runs the scheduler's supervisor, the idle unloader (IDLE_UNLOAD_S), the metrics mirror
-(WORKERS > 1) and the SIGTERM drain. Shutdown stops them, the worker and the download janitor.
+(WORKERS > 1), the SIGTERM drain and the Wyoming listener (WYOMING_PORT). Shutdown stops them, the
+worker and the download janitor.
 
 Everything it uses was built by ``main.create_app`` and lives on ``app.state``.
 """
@@ -46,6 +47,21 @@ async def _start_default(app: FastAPI, settings: Settings, manager: ModelManager
         os._exit(1)
 
 
+async def _start_wyoming(app: FastAPI, settings: Settings) -> None:
+    """The Wyoming listener (WYOMING_PORT), once the default version is warm; a port that cannot be bound
+    stops the start as the HTTP port would."""
+    if app.state.wyoming is None:
+        return
+    try:
+        await app.state.wyoming.start()
+    except OSError as exc:
+        shown = f"[{settings.host}]:{settings.wyoming_port}" if ":" in settings.host else \
+            f"{settings.host}:{settings.wyoming_port}"
+        logger.error("cannot start: the Wyoming port {} cannot be bound ({}); choose another with --wyoming-port "
+                     "(WYOMING_PORT)", shown, exc.strerror or exc)
+        os._exit(1)
+
+
 async def _preload_others(app: FastAPI, settings: Settings, manager: ModelManager) -> None:
     for version in settings.preload_versions:
         if version == settings.default_model_version:
@@ -82,14 +98,15 @@ def listening_addresses() -> set[tuple[str, int]]:
     return found
 
 
-async def _bound_addresses(settings: Settings, before: set[tuple[str, int]]) -> list[tuple[str, int]]:
-    """Where this server listens, however it was started: the sockets that appear once start-up is done
-    (uvicorn's CLI and ``--factory`` bind then), else those on PORT (``python -m api`` binds first and
-    exports the port), else every listener this process has (a gunicorn worker's inherited one); the
-    settings only where none can be read."""
+async def _bound_addresses(settings: Settings, before: set[tuple[str, int]],
+                           not_http: frozenset[tuple[str, int]] = frozenset()) -> list[tuple[str, int]]:
+    """Where this server listens for HTTP, however it was started: the sockets that appear once start-up
+    is done (uvicorn's CLI and ``--factory`` bind then), else those on PORT (``python -m api`` binds first
+    and exports the port), else every listener this process has (a gunicorn worker's inherited one); the
+    settings only where none can be read. ``not_http``: this process's other listeners (the Wyoming port)."""
     deadline = time.monotonic() + _BIND_WAIT_S
     while True:
-        now = listening_addresses()
+        now = listening_addresses() - not_http
         if now - before or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.02)
@@ -101,8 +118,9 @@ def _url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-async def _log_ready(settings: Settings, manager: ModelManager, before: set[tuple[str, int]]) -> None:
-    bound = await _bound_addresses(settings, before)
+async def _log_ready(settings: Settings, manager: ModelManager, before: set[tuple[str, int]],
+                     not_http: frozenset[tuple[str, int]]) -> None:
+    bound = await _bound_addresses(settings, before, not_http)
     logger.info("ready: {} (device {})", ", ".join(_url(*a) for a in bound), manager.device)
     logger.info("engine: {} ({})", manager.engine.name, manager.engine.reason)
     logger.info("model versions: {}", ", ".join(f"{v} {state}" for v, state in manager.availability().items()))
@@ -117,6 +135,7 @@ async def lifespan(app: FastAPI):
     listening_before = listening_addresses()   # uvicorn's CLI binds only after start-up: new ones are ours
     await _start_default(app, settings, manager)
     await _preload_others(app, settings, manager)
+    await _start_wyoming(app, settings)
     supervisor = asyncio.create_task(app.state.scheduler.supervise())
     idle_unloader = asyncio.create_task(unload_when_idle(manager, settings.idle_unload_s)) \
         if settings.idle_unload_s > 0 else None
@@ -125,9 +144,12 @@ async def lifespan(app: FastAPI):
         metrics_mirror.start()
     if not GracefulShutdown(app.state.admission, app.state.scheduler.close_all, settings.shutdown_grace_s).install():
         logger.debug("SIGTERM drain not installed (not on the main thread, or no server handler)")
-    ready_log = asyncio.create_task(_log_ready(settings, manager, listening_before))
+    wyoming = frozenset(app.state.wyoming.addresses) if app.state.wyoming is not None else frozenset()
+    ready_log = asyncio.create_task(_log_ready(settings, manager, listening_before, wyoming))
     yield
     ready_log.cancel()
+    if app.state.wyoming is not None:
+        await app.state.wyoming.stop()
     app.state.scheduler.stop()
     supervisor.cancel()
     if idle_unloader:

@@ -11,7 +11,7 @@ from tests.support.audio import decode
 from tests.support.paths import REPO_ROOT
 from tests.support.server import ServerProcess, free_port
 
-FLAGS = ("--host", "--port", "--workers", "--model-dir", "--device", "--engine")
+FLAGS = ("--host", "--port", "--workers", "--model-dir", "--device", "--engine", "--wyoming-port")
 
 
 def test_help_lists_the_flags_and_starts_nothing(tmp_path):

@@ -19,6 +19,7 @@ LAYERS = {
     "structures": 3,    # request and response schemas
     "services": 4,      # speech, text processing, audio, download links, warm-up
     "http": 5,          # the error envelope and its handlers, middlewares, SSE, the SIGTERM drain
+    "wyoming_server": 5,   # the Wyoming protocol's server (Home Assistant), beside the HTTP one
     "routers": 6, "dependencies": 6, "tools": 6,
     "main": 7, "startup": 7,   # the composition root and the app's lifespan
 }
@@ -102,6 +103,15 @@ def test_below_the_http_layer_nothing_imports_the_web_framework():
             if target.split(".")[0] in WEB_FRAMEWORKS:
                 found.append(f"{path.relative_to(ROOT)}:{line} imports {target}")
     assert not found, "HTTP below the http layer:\n" + "\n".join(found)
+
+
+def test_the_wyoming_server_knows_no_web_framework():
+    """wyoming_server/ sits beside http/ (rank 5) but speaks no HTTP: it takes what it needs of http/
+    (the drain's ``Admission``), never FastAPI or Starlette."""
+    found = [f"{path.relative_to(ROOT)}:{line} imports {target}"
+             for path in sorted((SRC / "wyoming_server").rglob("*.py"))
+             for line, target in imports_of(path) if target.split(".")[0] in WEB_FRAMEWORKS]
+    assert not found, "\n".join(found)
 
 
 def test_the_check_sees_an_upward_import(tmp_path):

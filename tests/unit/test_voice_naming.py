@@ -1,7 +1,7 @@
 """Kokoro's voice naming scheme: language, accent, gender and a readable name from the id."""
 import pytest
 
-from api.src.core.voice_naming import voice_details
+from api.src.core.voice_naming import voice_details, voice_for_language
 
 
 @pytest.mark.parametrize("voice_id, name, language, accent, gender", [
@@ -25,3 +25,26 @@ def test_scheme_ids(voice_id, name, language, accent, gender):
 def test_ids_outside_the_scheme_get_null_fields(voice_id):
     assert voice_details(voice_id) == {"id": voice_id, "name": None, "language": None, "accent": None,
                                        "gender": None}
+
+
+VOICES = ["af_bella", "af_heart", "am_adam", "bf_emma", "bm_george", "ff_siwis", "jm_kumo", "af", "my_mix"]
+
+
+@pytest.mark.parametrize("language, default, voice", [
+    ("en-US", "af_heart", "af_heart"),
+    ("en_gb", "af_heart", "bf_emma"),          # Home Assistant and Piper spell it with "_"
+    ("EN-GB", "bm_george", "bm_george"),       # DEFAULT_VOICE when it speaks the language
+    ("en", "af_heart", "af_heart"),            # the language without a region: any of its voices
+    ("en", "bm_george", "bm_george"),
+    ("fr", "af_heart", "ff_siwis"),
+    ("fr-CA", "af_heart", "ff_siwis"),         # the one French voice for any French
+    ("ja-JP", "af_heart", "jm_kumo"),          # no jf_alpha here: the first voice (no female one)
+    ("de-DE", "af_heart", None),
+    ("", "af_heart", None),
+])
+def test_a_language_alone_picks_a_voice(language, default, voice):
+    assert voice_for_language(language, VOICES, default) == voice
+
+
+def test_a_language_without_its_preferred_voice_takes_a_female_one():
+    assert voice_for_language("en-GB", ["bm_george", "bf_alice", "bf_lily"], "af_heart") == "bf_alice"

@@ -102,6 +102,14 @@ class Settings(BaseSettings):
     stream_idle_timeout_s: float = Field(120.0, gt=0)
     stream_quiet_flush_ms: float = Field(500.0, gt=0)
 
+    # Wyoming (Home Assistant's protocol; api/src/wyoming_server/): its TCP port on HOST (unset: off; with
+    # WORKERS > 1 every worker binds it, SO_REUSEPORT), connections a worker serves at once, the time a
+    # connection may send nothing while nothing is spoken, and the mDNS announcement (the zeroconf extra)
+    wyoming_port: Optional[int] = Field(None, ge=0, le=65535)
+    wyoming_max_connections: int = Field(32, ge=1)
+    wyoming_idle_timeout_s: float = Field(120.0, gt=0)
+    wyoming_zeroconf: bool = False
+
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     body_read_timeout_s: float = Field(15.0, gt=0)   # a work request's body must arrive within this (408)
@@ -133,7 +141,7 @@ class Settings(BaseSettings):
                              "empty to run without authentication")
         return value
 
-    @field_validator("pronunciations_file", "openai_voice_map", mode="before")
+    @field_validator("pronunciations_file", "openai_voice_map", "wyoming_port", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -21,6 +21,10 @@ LANGUAGES: dict[str, tuple[str, str]] = {
     "z": ("zh-CN", "Mandarin Chinese"),
 }
 GENDERS: dict[str, str] = {"f": "female", "m": "male"}
+# first letter -> the voice a language alone picks (Wyoming's ``voice.language``): the best-graded voice of
+# each language in Kokoro v1.0's voice list
+LANGUAGE_VOICES: dict[str, str] = {"a": "af_heart", "b": "bf_emma", "e": "ef_dora", "f": "ff_siwis", "h": "hf_alpha",
+                                   "i": "if_sara", "j": "jf_alpha", "p": "pf_dora", "z": "zf_xiaobei"}
 _SCHEME = re.compile(r"([a-z])([fm])(?:_(\w+))?")
 
 
@@ -53,3 +57,23 @@ def ids_named(name: str, voice_ids: Iterable[str]) -> list[str]:
     id or anything else."""
     wanted = name.casefold()
     return sorted(v for v in voice_ids if (voice_details(v)["name"] or "").casefold() == wanted and v != name)
+
+
+def voice_for_language(language: str, voice_ids: Iterable[str], default: str) -> Optional[str]:
+    """The voice among ``voice_ids`` that a language tag alone picks, or None when none speaks it.
+
+    ``language`` is a BCP-47 tag in any case, ``_`` or ``-`` (``en-US``, ``en_gb``, ``fr``): voices of that
+    exact tag first, else of its language (``en``: American and British, ``pt-PT``: Brazilian). Among
+    them ``default`` (DEFAULT_VOICE) when it is one, else the language's voice of ``LANGUAGE_VOICES``,
+    else the first female voice, else the first voice (sorted by id).
+    """
+    wanted = language.strip().replace("_", "-").casefold()
+    ids = sorted(voice_ids)
+    tags = {v: (voice_details(v)["language"] or "").casefold() for v in ids}
+    found = [v for v in ids if tags[v] and tags[v] == wanted] or \
+        [v for v in ids if tags[v] and tags[v].split("-")[0] == wanted.split("-")[0]]
+    if not found:
+        return None
+    preferred = [default, *(LANGUAGE_VOICES[letter] for letter in LANGUAGES if letter in LANGUAGE_VOICES)]
+    return next((v for v in preferred if v in found), None) or \
+        next((v for v in found if voice_details(v)["gender"] == "female"), found[0])
