@@ -22,6 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ..builds.base import SAMPLE_RATE
 from ..core.config import Settings
 from ..core.exceptions import InvalidRequest, Overloaded, ServiceUnavailable
+from ..core.slots import Slots
 from ..services.speech.live import LiveAudio, LiveContext, LiveDone, LiveEvent, LiveFailed, LiveFlushed
 from ..services.speech.service import SpeechService
 from ..structures.schemas import AudioFormat, SpeechRequest
@@ -49,21 +50,8 @@ class LiveStart(SpeechRequest):
     audio_encoding: str = Field("binary", pattern="^(binary|base64)$")
 
 
-class SocketSlots:
+class SocketSlots(Slots):
     """The sockets one worker process serves at once (STREAM_MAX_SOCKETS)."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.open = 0
-
-    def take(self) -> bool:
-        if self.open >= self.limit:
-            return False
-        self.open += 1
-        return True
-
-    def give_back(self) -> None:
-        self.open -= 1
 
 
 @dataclass

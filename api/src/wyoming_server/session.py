@@ -46,6 +46,7 @@ from wyoming.tts import (
 from ..builds.base import SAMPLE_RATE
 from ..core.config import Settings
 from ..core.exceptions import DomainError, InvalidRequest, Overloaded, ServiceUnavailable
+from ..core.slots import Slots
 from ..http.admission import Admission
 from ..services.speech.live import LiveAudio, LiveContext, LiveDone, LiveEvent, LiveFailed
 from ..services.speech.service import SpeechService
@@ -60,21 +61,8 @@ _INBOX = 16                            # events read ahead of the worker
 _CLOSE_WAIT_S = 2.0                    # for the last words (an error) to a client that is leaving
 
 
-class ConnectionSlots:
+class ConnectionSlots(Slots):
     """The Wyoming connections one worker process serves at once (WYOMING_MAX_CONNECTIONS)."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.open = 0
-
-    def take(self) -> bool:
-        if self.open >= self.limit:
-            return False
-        self.open += 1
-        return True
-
-    def give_back(self) -> None:
-        self.open -= 1
 
 
 class _Closing(Exception):
