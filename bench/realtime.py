@@ -33,10 +33,12 @@ Measured, with a player that starts at the first audio byte and plays 48000 byte
     (p50/p99/max).
 
 Without ``--url`` a server is started (``ServerProcess``: uvicorn in a child process, the default
-settings, so the default engine, and TORCH_THREADS=2) on ``--model-dir`` or ``$MODEL_DIR``: real v1.0
-weights (``../shared/realweights/build.sh OUT_DIR`` builds them offline; use ``OUT_DIR``). Before the
-measured runs one reply of each kind warms the server up (the text workers start on first use).
-``--quick`` is a smoke run: three sentences at 40 tok/s, 2 clients.
+settings, so the default engine, and TORCH_THREADS=2; tcmalloc preloaded when installed, as
+scripts/run.sh does) on ``--model-dir`` or ``$MODEL_DIR``: real v1.0 weights
+(``../shared/realweights/build.sh OUT_DIR`` builds them offline; use ``OUT_DIR``). Before the measured
+runs one reply of each kind warms the server up (the text workers start on first use). The client kinds
+run one after another (``--kinds``; ``--concurrent-kinds`` for the concurrent runs). ``--quick`` is a
+smoke run: three sentences at 40 tok/s, 2 clients.
 """
 from __future__ import annotations
 
@@ -61,6 +63,9 @@ sys.path.insert(0, str(REPO_ROOT))
 from tests.support.server import ServerProcess  # noqa: E402  (one server helper with the tests)
 
 LOG_DIR = REPO_ROOT / "bench" / ".cache" / "logs"
+# scripts/run.sh (and the images) start the server with tcmalloc preloaded when it is installed: so does this
+TCMALLOC = ("/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4", "/usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4",
+            "/usr/lib64/libtcmalloc_minimal.so.4", "/usr/lib/libtcmalloc_minimal.so.4")
 BYTES_PER_SECOND = 48_000   # pcm: 24 kHz, 16-bit, mono
 VOICE = "af_heart"
 HEALTH_PERIOD_S = 0.1
@@ -554,7 +559,7 @@ async def run_all(url: str, args, reply: str, info: dict) -> dict[str, Any]:
         print(f"  barge-in {row['kind']}: cancel -> done {fmt(row['cancel_to_done_s'])} s, next reply first audio "
               f"{fmt(row['next_first_audio_s'])} s", flush=True)
 
-    for kind in kinds:
+    for kind in [k for k in KINDS if k in args.concurrent_kinds]:
         row = await concurrent(kind, url, tokens, rate, args.clients, args.voice, rng, info)
         out["concurrent"].append(row)
         print(f"  {args.clients} x {kind} at {rate:g} tok/s: first audio p50 {fmt(row['first_audio_p50_s'])} s "
@@ -582,10 +587,12 @@ def fmt(value: Optional[float], digits: int = 2) -> str:
 
 def markdown(result: dict[str, Any]) -> str:
     meta = result["meta"]
+    started = meta["started_server"]   # else the server's threads and allocator are not known here
     lines = [f"Reply: {meta['reply_words']} words, {meta['reply_tokens']} tokens, {meta['reply_sentences']} sentences; "
              f"voice {meta['voice']}, pcm; server: engine {meta.get('engine')}, device {meta.get('device')}, "
-             f"TORCH_THREADS {meta.get('torch_threads')}; load average at start {meta['load_average_start']}, "
-             f"at end {meta.get('load_average_end')}.", "",
+             f"TORCH_THREADS {meta.get('torch_threads') if started else '?'}, "
+             f"LD_PRELOAD {meta.get('ld_preload') if started else '?'}; "
+             f"load average at start {meta['load_average_start']}, at end {meta.get('load_average_end')}.", "",
              "| tok/s | client | 1st sentence → 1st audio (s) | stalls (s) | last token → last audio (s) "
              "| audio (s) | 429s | errors |",
              "|---:|---|---:|---:|---:|---:|---:|---|"]
@@ -661,13 +668,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--concurrent-rate", type=float, default=20.0, help="tok/s of barge-in and concurrency")
     parser.add_argument("--kinds", type=lambda s: [k.strip() for k in s.split(",")], default=list(KINDS),
                         help="which clients: socket,http-A,http-B")
+    parser.add_argument("--concurrent-kinds", type=lambda s: [k.strip() for k in s.split(",")], default=None,
+                        help="which clients run --clients at once (default: those of --kinds)")
     parser.add_argument("--voice", default=VOICE)
     parser.add_argument("--seed", type=int, default=None, help="the seeds' generator (default: random)")
     parser.add_argument("--pause", type=float, default=1.0, help="seconds between runs")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 sentences at 40 tok/s, 2 clients")
     args = parser.parse_args(argv)
-    unknown = set(args.kinds) - set(KINDS)
+    args.concurrent_kinds = args.kinds if args.concurrent_kinds is None else args.concurrent_kinds
+    unknown = set(args.kinds + args.concurrent_kinds) - set(KINDS)
     if unknown:
         parser.error(f"unknown --kinds {sorted(unknown)}; choose from {','.join(KINDS)}")
     reply = first_sentences(REPLY, 3) if args.quick else REPLY
@@ -685,16 +695,22 @@ def main(argv: Optional[list[str]] = None) -> int:
                          "bash ../shared/realweights/build.sh OUT_DIR builds them offline")
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         print(f"starting a server on {args.model_dir} ...", flush=True)
-        server = ServerProcess(Path(args.model_dir), LOG_DIR / "realtime.log", log_level="WARNING").start(timeout=600)
+        server = ServerProcess(Path(args.model_dir), LOG_DIR / "realtime.log", log_level="WARNING")
+        tcmalloc = next((lib for lib in TCMALLOC if os.path.isfile(lib)), None)
+        if tcmalloc and tcmalloc not in server.env.get("LD_PRELOAD", ""):
+            server.env["LD_PRELOAD"] = ":".join(x for x in (server.env.get("LD_PRELOAD"), tcmalloc) if x)
+        server.start(timeout=600)
         url = server.url
     url = url.rstrip("/")
     tokens = llm_tokens(reply)
     meta: dict[str, Any] = {
-        "url": url, "started_server": server is not None, "kinds": args.kinds, "voice": args.voice, "rates": args.rates,
-        "clients": args.clients, "concurrent_rate": args.concurrent_rate, "quick": args.quick,
+        "url": url, "started_server": server is not None, "kinds": args.kinds, "voice": args.voice,
+        "rates": args.rates, "clients": args.clients, "concurrent_kinds": args.concurrent_kinds,
+        "concurrent_rate": args.concurrent_rate, "quick": args.quick,
         "reply": reply, "reply_words": len(reply.split()), "reply_tokens": len(tokens),
         "reply_sentences": len(sentence_ends(tokens)), "load_average_start": load_average(),
         "torch_threads": (server.env.get("TORCH_THREADS") if server else None),
+        "ld_preload": (server.env.get("LD_PRELOAD") if server else None),
     }
     try:
         health = httpx.get(url + "/health", timeout=30).json()
