@@ -523,7 +523,8 @@ async def concurrent(kind: str, url: str, tokens: list[str], rate: float, client
     }
 
 
-async def run_all(url: str, args, reply: str, info: dict) -> dict[str, Any]:
+async def run_all(url: str, args, reply: str, info: dict, save=lambda out: None) -> dict[str, Any]:
+    """Every run; ``save(out)`` after each, with what is measured so far."""
     rng = random.Random(args.seed)
     tokens = llm_tokens(reply)
     next_tokens = llm_tokens(first_sentences(reply, 2))
@@ -540,6 +541,7 @@ async def run_all(url: str, args, reply: str, info: dict) -> dict[str, Any]:
             trace = await one_reply(kind, url, tokens, rate, args.voice, rng, info)
             row = {"kind": kind, "rate": rate, **trace.summary()}
             out["runs"].append(row)
+            save(out)
             print(f"  {rate:g} tok/s {kind}: first audio {fmt(row['first_audio_s'])} s, stalls "
                   f"{fmt(row['stalls_s'])} s, tail {fmt(row['tail_s'])} s, audio {fmt(row['audio_s'], 1)} s"
                   + (f", errors {row['errors']}" if row["errors"] else ""), flush=True)
@@ -550,10 +552,12 @@ async def run_all(url: str, args, reply: str, info: dict) -> dict[str, Any]:
         cancelled, after = await socket_barge_in(url, tokens, next_tokens, rate, args.voice,
                                                  (rng.randrange(1, 2**31), rng.randrange(1, 2**31)), timeout=600)
         out["barge_in"].append(barge_row("socket", rate, cancelled, after))
+        save(out)
         await asyncio.sleep(args.pause)
     if "http-A" in kinds:
         cancelled, after = await sentences_barge_in(url, tokens, next_tokens, rate, args.voice, rng)
         out["barge_in"].append(barge_row("http-A", rate, cancelled, after))
+        save(out)
         await asyncio.sleep(args.pause)
     for row in out["barge_in"]:
         print(f"  barge-in {row['kind']}: cancel -> done {fmt(row['cancel_to_done_s'])} s, next reply first audio "
@@ -562,6 +566,7 @@ async def run_all(url: str, args, reply: str, info: dict) -> dict[str, Any]:
     for kind in [k for k in KINDS if k in args.concurrent_kinds]:
         row = await concurrent(kind, url, tokens, rate, args.clients, args.voice, rng, info)
         out["concurrent"].append(row)
+        save(out)
         print(f"  {args.clients} x {kind} at {rate:g} tok/s: first audio p50 {fmt(row['first_audio_p50_s'])} s "
               f"p95 {fmt(row['first_audio_p95_s'])} s, stalls max {fmt(row['stalls_max_s'])} s, /health p99 "
               f"{fmt(row['health_p99_s'], 3)} s", flush=True)
@@ -654,6 +659,11 @@ def load_average() -> Optional[list[float]]:
         return None
 
 
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
 def parse_floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",") if x.strip()]
 
@@ -719,8 +729,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     except (httpx.HTTPError, ValueError) as exc:
         meta["health_error"] = repr(exc)
     info: dict[str, Any] = {}
+
+    def save(partial: dict[str, Any]) -> None:   # a run cut short keeps what it measured
+        if args.json:
+            write_json(args.json, {"meta": {**meta, **info}, "partial": True, **partial})
+
     try:
-        result = asyncio.run(run_all(url, args, reply, info))
+        result = asyncio.run(run_all(url, args, reply, info, save))
     finally:
         if server is not None:
             server.stop()
@@ -730,8 +745,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     print()
     print(markdown(result))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        write_json(args.json, result)
     errors = errors_of(result)
     if errors:
         print(f"\n{len(errors)} errors, first: {errors[0]}", file=sys.stderr)
