@@ -597,7 +597,8 @@ def markdown(result: dict[str, Any]) -> str:
              f"voice {meta['voice']}, pcm; server: engine {meta.get('engine')}, device {meta.get('device')}, "
              f"TORCH_THREADS {meta.get('torch_threads') if started else '?'}, "
              f"LD_PRELOAD {meta.get('ld_preload') if started else '?'}; "
-             f"load average at start {meta['load_average_start']}, at end {meta.get('load_average_end')}.", "",
+             f"load average at start {meta['load_average_start']}, at end {meta.get('load_average_end')}."
+             + (" A run cut short: the runs it finished." if result.get("partial") else ""), "",
              "| tok/s | client | 1st sentence → 1st audio (s) | stalls (s) | last token → last audio (s) "
              "| audio (s) | 429s | errors |",
              "|---:|---|---:|---:|---:|---:|---:|---|"]
@@ -685,7 +686,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--pause", type=float, default=1.0, help="seconds between runs")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 sentences at 40 tok/s, 2 clients")
+    parser.add_argument("--report", type=Path, metavar="JSON", help="only print the tables of a saved --json "
+                        "(one cut short too)")
     args = parser.parse_args(argv)
+    if args.report:
+        print(markdown(json.loads(args.report.read_text())))
+        return 0
     args.concurrent_kinds = args.kinds if args.concurrent_kinds is None else args.concurrent_kinds
     unknown = set(args.kinds + args.concurrent_kinds) - set(KINDS)
     if unknown:
