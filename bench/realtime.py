@@ -222,14 +222,13 @@ async def write_tokens(tokens: list[str], rate: float, trace: Trace, send, stop_
 
 # -- the WebSocket route -----------------------------------------------------------------------------------
 class Socket:
-    """One WebSocket to the server, its messages read by a task that files each context's audio (an
-    ``audio`` message, then its binary frame) and ``done``/``error`` into that context's ``Trace``."""
+    """One WebSocket to the server, its messages read by a task that hands each context's audio (an
+    ``audio`` message, then its binary frame), words, ``done`` and ``error`` to that ``SocketContext``."""
 
     def __init__(self, url: str):
         self.url = url.replace("http://", "ws://", 1).replace("https://", "wss://", 1) + "/v1/audio/speech/stream"
         self.ws = None
-        self.traces: dict[str, Trace] = {}
-        self.done: dict[str, asyncio.Event] = {}
+        self.contexts: dict[str, SocketContext] = {}
         self.reader: Optional[asyncio.Task] = None
         self.extensions: list[str] = []
 
@@ -248,99 +247,161 @@ class Socket:
     async def send(self, **message) -> None:
         await self.ws.send(json.dumps(message))
 
-    async def start(self, context_id: str, trace: Trace, voice: str, seed: int) -> None:
-        self.traces[context_id] = trace
-        self.done[context_id] = asyncio.Event()
-        trace.segments.append([])
-        trace.started_t = time.perf_counter()
-        await self.send(type="start", context_id=context_id, voice=voice, response_format="pcm", seed=seed)
+    def context(self, context_id: str, trace: Trace, voice: str, rng: random.Random) -> "SocketContext":
+        self.contexts[context_id] = SocketContext(self, context_id, trace, voice, rng)
+        return self.contexts[context_id]
 
     async def _read(self) -> None:
-        audio_for: Optional[str] = None
+        audio_for: Optional[SocketContext] = None
         try:
             async for message in self.ws:
                 now = time.perf_counter()
                 if isinstance(message, bytes):
-                    if audio_for in self.traces:
-                        self.traces[audio_for].segments[-1].append((now, len(message)))
+                    if audio_for is not None:
+                        audio_for.trace.segments[-1].append((now, len(message)))
                     audio_for = None
                     continue
                 msg = json.loads(message)
-                context = msg.get("context_id")
-                trace = self.traces.get(context)
-                if msg["type"] == "audio":
+                context = self.contexts.get(msg.get("context_id"))
+                if msg["type"] == "audio" and context is not None:
+                    context.heard(msg.get("words") or [])
                     audio_for = context
-                    if "audio" in msg and trace is not None:   # base64, no binary frame
-                        trace.segments[-1].append((now, int(msg.get("bytes") or 0)))
+                    if "audio" in msg:   # base64: no binary frame
+                        context.trace.segments[-1].append((now, int(msg.get("bytes") or 0)))
                         audio_for = None
-                elif msg["type"] == "done" and trace is not None:
-                    trace.done_t, trace.done_reason = now, msg.get("reason")
-                    self.done[context].set()
+                elif msg["type"] == "done" and context is not None:
+                    context.over(now, msg.get("reason"))
                 elif msg["type"] == "error":
                     error = msg.get("error") or {}
                     text = f"{error.get('code') or error.get('type')}: {error.get('message')}"
-                    if trace is not None:
-                        trace.errors.append(text)
-                        trace.done_t, trace.done_reason = now, "error"
-                        self.done[context].set()
-                    else:
-                        for t in self.traces.values():
-                            t.errors.append(f"socket: {text}")
-        except Exception as exc:  # the socket closed: every open context is over
-            for context, trace in self.traces.items():
-                if not self.done[context].is_set():
-                    trace.errors.append(f"socket closed: {exc!r}")
-                    self.done[context].set()
+                    if context is not None and msg.get("retry_after_s") is not None:
+                        context.refused(now, float(msg["retry_after_s"]))
+                    elif context is not None:
+                        context.trace.errors.append(text)
+                        context.over(now, "error")
+                    elif error.get("code") != "unknown_context":   # (text that crossed a refusal on the wire)
+                        for c in self.contexts.values():
+                            c.trace.errors.append(f"socket: {text}")
+            reason = f"socket closed: {self.ws.close_code} {self.ws.close_reason}"
+        except Exception as exc:
+            reason = f"socket closed: {exc!r}"
+        for context in self.contexts.values():   # the socket is gone: every open context is over
+            if not context.finished:
+                context.trace.errors.append(reason)
+                context.over(time.perf_counter(), "error")
+
+
+class SocketContext:
+    """One reply on a socket, as a robust client speaks it: a context refused for load (an ``error`` with
+    ``retry_after_s``: it is over, its unspoken text dropped) is started again after that wait with the
+    text not yet spoken (the words' ``text_end`` say how far it got) and goes on; the waits count as
+    refusals, like an HTTP client's 429s."""
+
+    def __init__(self, sock: Socket, context_id: str, trace: Trace, voice: str, rng: random.Random):
+        self.sock, self.id, self.trace, self.voice, self.rng = sock, context_id, trace, voice, rng
+        self.written = ""                 # the reply's text written so far
+        self.base = 0                     # where in it the open context's text begins
+        self.spoken = 0                   # how much of it has been spoken
+        self.open = False
+        self.ending = False
+        self.finished = False
+        self.retry_at: Optional[float] = None
+        self.changed = asyncio.Event()    # done, refused or failed
+
+    # the server's side, from the reader
+    def heard(self, words: list[dict]) -> None:
+        ends = [w.get("text_end") for w in words if isinstance(w.get("text_end"), int)]
+        if ends:
+            self.spoken = max(self.spoken, self.base + max(ends))
+
+    def refused(self, now: float, retry_after_s: float) -> None:
+        self.open = False
+        self.retry_at = now + retry_after_s
+        self.trace.refusals += 1
+        self.changed.set()
+
+    def over(self, now: float, reason: Optional[str]) -> None:
+        self.open, self.finished = False, True
+        self.trace.done_t, self.trace.done_reason = now, reason
+        self.changed.set()
+
+    # the client's side
+    async def _start(self) -> None:
+        self.base = self.spoken
+        self.open = True
+        self.trace.segments.append([])
+        if self.trace.started_t is None:
+            self.trace.started_t = time.perf_counter()
+        await self.sock.send(type="start", context_id=self.id, voice=self.voice, response_format="pcm",
+                             seed=self.rng.randrange(1, 2**31))
+        if self.written[self.base:]:
+            await self.sock.send(type="text", context_id=self.id, text=self.written[self.base:])
+        if self.ending:
+            await self.sock.send(type="end", context_id=self.id)
+
+    async def write(self, token: str) -> None:
+        self.written += token
+        if self.open:
+            await self.sock.send(type="text", context_id=self.id, text=token)
+        elif self.finished:
+            return
+        elif self.retry_at is None or time.perf_counter() >= self.retry_at:   # the first, or a retry
+            self.retry_at = None
+            await self._start()
+
+    async def end(self, timeout: float) -> None:
+        """``end``, then wait for ``done``, starting again after each refusal."""
+        deadline = time.perf_counter() + timeout
+        self.ending = True
+        if self.open:
+            await self.sock.send(type="end", context_id=self.id)
+        while not self.finished:
+            if not self.open:
+                await asyncio.sleep(max(0.0, (self.retry_at or 0) - time.perf_counter()))
+                self.retry_at = None
+                self.changed.clear()
+                await self._start()
+            try:
+                await asyncio.wait_for(self.changed.wait(), max(0.0, deadline - time.perf_counter()))
+            except TimeoutError:
+                self.trace.errors.append(f"no done within {timeout:.0f} s")
+                return
+            self.changed.clear()
+
+    async def cancel(self) -> None:
+        self.trace.cancel_t = time.perf_counter()
+        self.ending = True
+        if self.open:
+            await self.sock.send(type="cancel", context_id=self.id)
         else:
-            for context, trace in self.traces.items():
-                if not self.done[context].is_set():
-                    trace.errors.append(f"socket closed: {self.ws.close_code} {self.ws.close_reason}")
-                    self.done[context].set()
-
-    async def wait_done(self, context_id: str, timeout: float) -> None:
-        try:
-            await asyncio.wait_for(self.done[context_id].wait(), timeout)
-        except TimeoutError:
-            self.traces[context_id].errors.append(f"no done within {timeout:.0f} s")
+            self.over(self.trace.cancel_t, "cancelled (while refused)")
 
 
-async def socket_reply(url: str, tokens: list[str], rate: float, voice: str, seed: int,
+async def socket_reply(url: str, tokens: list[str], rate: float, voice: str, rng: random.Random,
                        timeout: float) -> tuple[Trace, list[str]]:
     trace = Trace(first_sentence_token=sentence_ends(tokens)[0])
     async with Socket(url) as sock:
-        async def send(i: int, token: str) -> None:
-            if i == 0:
-                await sock.start("reply", trace, voice, seed)
-            await sock.send(type="text", context_id="reply", text=token)
-        await write_tokens(tokens, rate, trace, send)
-        await sock.send(type="end", context_id="reply")
-        await sock.wait_done("reply", timeout)
+        context = sock.context("reply", trace, voice, rng)
+        await write_tokens(tokens, rate, trace, lambda i, token: context.write(token))
+        await context.end(timeout)
         return trace, sock.extensions
 
 
 async def socket_barge_in(url: str, tokens: list[str], next_tokens: list[str], rate: float, voice: str,
-                          seeds: tuple[int, int], timeout: float) -> tuple[Trace, Trace]:
+                          rng: random.Random, timeout: float) -> tuple[Trace, Trace]:
     """``cancel`` after half the reply's tokens, then at once a new context with ``next_tokens``."""
     first = Trace(first_sentence_token=sentence_ends(tokens)[0])
     second = Trace(first_sentence_token=sentence_ends(next_tokens)[0])
     async with Socket(url) as sock:
-        async def send_first(i: int, token: str) -> None:
-            if i == 0:
-                await sock.start("reply-1", first, voice, seeds[0])
-            await sock.send(type="text", context_id="reply-1", text=token)
-
-        async def send_second(i: int, token: str) -> None:
-            if i == 0:
-                await sock.start("reply-2", second, voice, seeds[1])
-            await sock.send(type="text", context_id="reply-2", text=token)
-
-        await write_tokens(tokens, rate, first, send_first, stop_after=len(tokens) // 2)
-        first.cancel_t = time.perf_counter()
-        await sock.send(type="cancel", context_id="reply-1")
-        await write_tokens(next_tokens, rate, second, send_second)
-        await sock.send(type="end", context_id="reply-2")
-        await sock.wait_done("reply-1", timeout)
-        await sock.wait_done("reply-2", timeout)
+        one, two = sock.context("reply-1", first, voice, rng), sock.context("reply-2", second, voice, rng)
+        await write_tokens(tokens, rate, first, lambda i, token: one.write(token), stop_after=len(tokens) // 2)
+        await one.cancel()
+        await write_tokens(next_tokens, rate, second, lambda i, token: two.write(token))
+        await two.end(timeout)
+        try:
+            await asyncio.wait_for(one.changed.wait(), timeout)
+        except TimeoutError:
+            first.errors.append(f"no done within {timeout:.0f} s of the cancel")
     return first, second
 
 
@@ -451,13 +512,14 @@ async def sentences_barge_in(url: str, tokens: list[str], next_tokens: list[str]
 
 # -- scenarios ------------------------------------------------------------------------------------------------
 KINDS = ("socket", "http-A", "http-B")
+PHASES = ("runs", "barge-in", "concurrent")
 KIND_NAMES = {"socket": "socket", "http-A": "HTTP A (POST per sentence)", "http-B": "HTTP B (POST whole reply)"}
 
 
 async def one_reply(kind: str, url: str, tokens: list[str], rate: float, voice: str, rng: random.Random,
                     info: dict) -> Trace:
     if kind == "socket":
-        trace, extensions = await socket_reply(url, tokens, rate, voice, rng.randrange(1, 2**31), timeout=600)
+        trace, extensions = await socket_reply(url, tokens, rate, voice, rng, timeout=600)
         info["socket_extensions"] = extensions
         return trace
     if kind == "http-A":
@@ -535,7 +597,7 @@ async def run_all(url: str, args, reply: str, info: dict, save=lambda out: None)
     for kind in kinds:
         await one_reply(kind, url, next_tokens, 40, args.voice, rng, info)
 
-    for r, rate in enumerate(args.rates):
+    for r, rate in enumerate(args.rates if "runs" in args.phases else []):
         order = kinds[r % len(kinds):] + kinds[:r % len(kinds)]   # each kind first at some rate
         for kind in order:
             trace = await one_reply(kind, url, tokens, rate, args.voice, rng, info)
@@ -548,13 +610,12 @@ async def run_all(url: str, args, reply: str, info: dict, save=lambda out: None)
             await asyncio.sleep(args.pause)
 
     rate = args.concurrent_rate
-    if "socket" in kinds:
-        cancelled, after = await socket_barge_in(url, tokens, next_tokens, rate, args.voice,
-                                                 (rng.randrange(1, 2**31), rng.randrange(1, 2**31)), timeout=600)
+    if "socket" in kinds and "barge-in" in args.phases:
+        cancelled, after = await socket_barge_in(url, tokens, next_tokens, rate, args.voice, rng, timeout=600)
         out["barge_in"].append(barge_row("socket", rate, cancelled, after))
         save(out)
         await asyncio.sleep(args.pause)
-    if "http-A" in kinds:
+    if "http-A" in kinds and "barge-in" in args.phases:
         cancelled, after = await sentences_barge_in(url, tokens, next_tokens, rate, args.voice, rng)
         out["barge_in"].append(barge_row("http-A", rate, cancelled, after))
         save(out)
@@ -563,7 +624,7 @@ async def run_all(url: str, args, reply: str, info: dict, save=lambda out: None)
         print(f"  barge-in {row['kind']}: cancel -> done {fmt(row['cancel_to_done_s'])} s, next reply first audio "
               f"{fmt(row['next_first_audio_s'])} s", flush=True)
 
-    for kind in [k for k in KINDS if k in args.concurrent_kinds]:
+    for kind in [k for k in KINDS if k in args.concurrent_kinds and "concurrent" in args.phases]:
         row = await concurrent(kind, url, tokens, rate, args.clients, args.voice, rng, info)
         out["concurrent"].append(row)
         save(out)
@@ -681,6 +742,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="which clients: socket,http-A,http-B")
     parser.add_argument("--concurrent-kinds", type=lambda s: [k.strip() for k in s.split(",")], default=None,
                         help="which clients run --clients at once (default: those of --kinds)")
+    parser.add_argument("--phases", type=lambda s: [k.strip() for k in s.split(",")], default=list(PHASES),
+                        help="which parts: runs,barge-in,concurrent")
     parser.add_argument("--voice", default=VOICE)
     parser.add_argument("--seed", type=int, default=None, help="the seeds' generator (default: random)")
     parser.add_argument("--pause", type=float, default=1.0, help="seconds between runs")
@@ -696,6 +759,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     unknown = set(args.kinds + args.concurrent_kinds) - set(KINDS)
     if unknown:
         parser.error(f"unknown --kinds {sorted(unknown)}; choose from {','.join(KINDS)}")
+    if set(args.phases) - set(PHASES):
+        parser.error(f"unknown --phases {sorted(set(args.phases) - set(PHASES))}; choose from {','.join(PHASES)}")
     reply = first_sentences(REPLY, 3) if args.quick else REPLY
     args.rates = args.rates or ([40.0] if args.quick else [10.0, 20.0, 40.0])
     args.clients = args.clients or (2 if args.quick else 8)
@@ -720,7 +785,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     url = url.rstrip("/")
     tokens = llm_tokens(reply)
     meta: dict[str, Any] = {
-        "url": url, "started_server": server is not None, "kinds": args.kinds, "voice": args.voice,
+        "url": url, "started_server": server is not None, "kinds": args.kinds, "phases": args.phases,
+        "voice": args.voice,
         "rates": args.rates, "clients": args.clients, "concurrent_kinds": args.concurrent_kinds,
         "concurrent_rate": args.concurrent_rate, "quick": args.quick,
         "reply": reply, "reply_words": len(reply.split()), "reply_tokens": len(tokens),
