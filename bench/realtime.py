@@ -15,7 +15,9 @@ their leading space, punctuation as tokens of its own, numbers in groups of up t
   * ``http-B``: one streamed ``POST`` with the whole reply once it is complete.
 
 Every request and context carries a fresh ``seed``: the chunk cache (on, as by default) only serves chunks
-made with the same seed, so every chunk runs the model. A client told 429 waits its ``Retry-After``.
+made with the same seed, so every chunk runs the model. A client told 429 waits its ``Retry-After`` and asks
+again; a socket context refused with ``retry_after_s`` is started again after it with the text not yet
+spoken (``SocketContext``). Both waits are counted (the ``429s`` column).
 
 Measured, with a player that starts at the first audio byte and plays 48000 bytes a second:
 
