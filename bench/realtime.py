@@ -62,7 +62,7 @@ from websockets.asyncio.client import connect as ws_connect
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
-from tests.support.server import ServerProcess  # noqa: E402  (one server helper with the tests)
+from tests.support.server import ServerProcess, free_port  # noqa: E402  (one server helper with the tests)
 
 LOG_DIR = REPO_ROOT / "bench" / ".cache" / "logs"
 # scripts/run.sh (and the images) start the server with tcmalloc preloaded when it is installed: so does this
@@ -512,10 +512,53 @@ async def sentences_barge_in(url: str, tokens: list[str], next_tokens: list[str]
     return first, second
 
 
+# -- the Wyoming server (issue 24) --------------------------------------------------------------------------
+async def wyoming_reply(address: str, tokens: list[str], rate: float, voice: str, rng: random.Random,
+                        timeout: float = 600) -> Trace:
+    """One streamed reply as Home Assistant sends it: synthesize-start, a synthesize-chunk per token as the
+    LLM writes it, synthesize-stop; the audio-chunks' arrivals until synthesize-stopped."""
+    from wyoming.audio import AudioChunk
+    from wyoming.client import AsyncTcpClient
+    from wyoming.error import Error
+    from wyoming.tts import SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped, SynthesizeVoice
+
+    host, _, port = address.rpartition(":")
+    trace = Trace(first_sentence_token=sentence_ends(tokens)[0])
+    trace.segments.append([])
+    async with AsyncTcpClient(host, int(port)) as client:
+        async def read() -> None:
+            while True:
+                event = await client.read_event()
+                if event is None:
+                    trace.errors.append("wyoming: the server closed the connection")
+                    return
+                if AudioChunk.is_type(event.type):
+                    trace.segments[0].append((time.perf_counter(), len(AudioChunk.from_event(event).audio)))
+                elif Error.is_type(event.type):
+                    trace.errors.append(f"wyoming: {Error.from_event(event).text}")
+                elif SynthesizeStopped.is_type(event.type):
+                    trace.done_t, trace.done_reason = time.perf_counter(), "end"
+                    return
+
+        reader = asyncio.create_task(read())
+        trace.started_t = time.perf_counter()
+        await client.write_event(SynthesizeStart(voice=SynthesizeVoice(name=voice)).event())
+
+        async def send(i: int, token: str) -> None:
+            await client.write_event(SynthesizeChunk(text=token).event())
+
+        await write_tokens(tokens, rate, trace, send)
+        await client.write_event(SynthesizeStop().event())
+        await asyncio.wait_for(reader, timeout)
+    return trace
+
+
 # -- scenarios ------------------------------------------------------------------------------------------------
-KINDS = ("socket", "http-A", "http-B")
+KINDS = ("socket", "http-A", "http-B", "wyoming")
 PHASES = ("runs", "barge-in", "concurrent")
-KIND_NAMES = {"socket": "socket", "http-A": "HTTP A (POST per sentence)", "http-B": "HTTP B (POST whole reply)"}
+KIND_NAMES = {"socket": "socket", "http-A": "HTTP A (POST per sentence)", "http-B": "HTTP B (POST whole reply)",
+              "wyoming": "Wyoming (streamed)"}
+WYOMING: dict[str, str] = {}   # "address": host:port of the server's Wyoming port, when it has one
 
 
 async def one_reply(kind: str, url: str, tokens: list[str], rate: float, voice: str, rng: random.Random,
@@ -526,6 +569,8 @@ async def one_reply(kind: str, url: str, tokens: list[str], rate: float, voice: 
         return trace
     if kind == "http-A":
         return await sentences_reply(url, tokens, rate, voice, rng)
+    if kind == "wyoming":
+        return await wyoming_reply(WYOMING["address"], tokens, rate, voice, rng)
     return await whole_reply(url, tokens, rate, voice, rng)
 
 
@@ -735,13 +780,16 @@ def parse_floats(text: str) -> list[float]:
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", help="an already running server (else one is started on --model-dir)")
+    parser.add_argument("--wyoming", metavar="HOST:PORT", help="the running server's Wyoming port (kind "
+                        "'wyoming'; a server this bench starts gets one)")
     parser.add_argument("--model-dir", type=Path, default=os.environ.get("MODEL_DIR"),
                         help="MODEL_DIR with real v1.0 weights (default: $MODEL_DIR)")
     parser.add_argument("--rates", type=parse_floats, default=None, help="tokens per second (default 10,20,40)")
     parser.add_argument("--clients", type=int, default=None, help="concurrent clients (default 8)")
     parser.add_argument("--concurrent-rate", type=float, default=20.0, help="tok/s of barge-in and concurrency")
     parser.add_argument("--kinds", type=lambda s: [k.strip() for k in s.split(",")], default=list(KINDS),
-                        help="which clients: socket,http-A,http-B")
+                        help="which clients: socket,http-A,http-B,wyoming (wyoming: with --wyoming, or a server this "
+                        "bench starts)")
     parser.add_argument("--concurrent-kinds", type=lambda s: [k.strip() for k in s.split(",")], default=None,
                         help="which clients run --clients at once (default: those of --kinds)")
     parser.add_argument("--phases", type=lambda s: [k.strip() for k in s.split(",")], default=list(PHASES),
@@ -778,13 +826,22 @@ def main(argv: Optional[list[str]] = None) -> int:
                          "bash ../shared/realweights/build.sh OUT_DIR builds them offline")
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         print(f"starting a server on {args.model_dir} ...", flush=True)
-        server = ServerProcess(Path(args.model_dir), LOG_DIR / "realtime.log", log_level="WARNING")
+        wyoming_port = free_port()
+        server = ServerProcess(Path(args.model_dir), LOG_DIR / "realtime.log", log_level="WARNING",
+                               wyoming_port=wyoming_port)
+        args.wyoming = f"127.0.0.1:{wyoming_port}"
         tcmalloc = next((lib for lib in TCMALLOC if os.path.isfile(lib)), None)
         if tcmalloc and tcmalloc not in server.env.get("LD_PRELOAD", ""):
             server.env["LD_PRELOAD"] = ":".join(x for x in (server.env.get("LD_PRELOAD"), tcmalloc) if x)
         server.start(timeout=600)
         url = server.url
     url = url.rstrip("/")
+    if args.wyoming:
+        WYOMING["address"] = args.wyoming
+    elif "wyoming" in args.kinds + args.concurrent_kinds:
+        args.kinds = [k for k in args.kinds if k != "wyoming"]
+        args.concurrent_kinds = [k for k in args.concurrent_kinds if k != "wyoming"]
+        print("no --wyoming address: the Wyoming rows are left out", flush=True)
     tokens = llm_tokens(reply)
     meta: dict[str, Any] = {
         "url": url, "started_server": server is not None, "kinds": args.kinds, "phases": args.phases,

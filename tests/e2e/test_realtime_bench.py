@@ -41,3 +41,23 @@ def test_realtime_bench_quick(server, tmp_path):
         assert row["clients"] == 2 and len(row["per_client"]) == 2, row
         assert row["health_probes"] > 0 and row["health_failures"] == [], row
         assert row["errors"] == [] and row["first_audio_p95_s"] is not None, row
+
+
+@pytest.mark.timeout(240)
+def test_realtime_bench_wyoming_row(model_dir, tmp_path):
+    """The Wyoming client of the bench (issue 24): Home Assistant's streamed sequence, audio back."""
+    from tests.support.server import AppServer, free_port
+
+    port = free_port()
+    server = AppServer(model_dir, model_free=True, wyoming_port=port).start()
+    try:
+        out = tmp_path / "realtime.json"
+        run = subprocess.run([sys.executable, "bench/realtime.py", "--quick", "--url", server.url,
+                              "--wyoming", f"127.0.0.1:{port}", "--kinds", "wyoming,socket", "--phases", "runs",
+                              "--json", str(out)], cwd=REPO_ROOT, capture_output=True, text=True, timeout=220)
+    finally:
+        server.stop()
+    assert run.returncode == 0, f"bench failed ({run.returncode}):\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    runs = {row["kind"]: row for row in json.loads(out.read_text())["runs"]}
+    assert runs["wyoming"]["errors"] == [] and runs["wyoming"]["first_audio_s"] is not None, runs["wyoming"]
+    assert abs(runs["wyoming"]["audio_s"] - runs["socket"]["audio_s"]) < 0.3 * runs["socket"]["audio_s"], runs
