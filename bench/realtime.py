@@ -827,8 +827,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         print(f"starting a server on {args.model_dir} ...", flush=True)
         wyoming_port = free_port()
+        # no chunk cache: Wyoming carries no seed, so a reply spoken twice (the warm-up's sentences) would
+        # be answered from the cache; the other clients send a fresh seed each time
         server = ServerProcess(Path(args.model_dir), LOG_DIR / "realtime.log", log_level="WARNING",
-                               wyoming_port=wyoming_port)
+                               wyoming_port=wyoming_port, chunk_cache_mb=0)
         args.wyoming = f"127.0.0.1:{wyoming_port}"
         tcmalloc = next((lib for lib in TCMALLOC if os.path.isfile(lib)), None)
         if tcmalloc and tcmalloc not in server.env.get("LD_PRELOAD", ""):

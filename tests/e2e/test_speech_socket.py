@@ -66,7 +66,8 @@ def test_audio_comes_before_the_text_is_finished(live):
         send(ws, "start", voice="af_heart")
         send(ws, "text", text="The first sentence is complete.")
         send(ws, "text", text=" The second is being wri")
-        listener.until(lambda: listener.reply().audio, timeout=20)   # no end, no flush: the sentence settled
+        # no end, no flush: the finished sentence is spoken, all of it, and nothing of the next
+        listener.until(lambda: "complete" in [w["word"] for w in listener.reply().words], timeout=20)
         spoken = [w["word"] for w in listener.reply().words]
         assert spoken == ["The", "first", "sentence", "is", "complete"]
         send(ws, "text", text="tten now.")
@@ -309,3 +310,18 @@ def test_sigterm_lets_an_open_reply_finish_and_refuses_new_sockets(model_dir, tm
         assert proc.proc.wait(timeout=30) == 0   # drained once the reply was done
     finally:
         proc.stop()
+
+
+def test_a_reply_starts_with_a_short_chunk(live):
+    """STREAM_FIRST_CHUNK_TOKENS (30): the first sentence's audio starts before all of it is made."""
+    sentence = "This first sentence of the reply is rather long and goes on for quite a few words before it ends."
+    with open_socket(live) as ws:
+        listener = Listener(ws)
+        send(ws, "start", voice="af_heart")
+        send(ws, "text", text=sentence + " Next")
+        listener.until(lambda: listener.reply().words)
+        first_piece = [w["word"] for w in listener.reply().words]
+        send(ws, "end")
+        reply = listener.until_over()
+    assert 2 <= len(first_piece) < 10, first_piece
+    assert [w["word"] for w in reply.words] == sentence.rstrip(".").split() + ["Next"]

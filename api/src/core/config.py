@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     stream_max_message_bytes: int = Field(64 * 1024, ge=256)
     stream_idle_timeout_s: float = Field(120.0, gt=0)
     stream_quiet_flush_ms: float = Field(500.0, gt=0)
+    # a streamed reply's first chunk (and the first after its audio ran out): short, so its audio comes soon
+    stream_first_chunk_tokens: int = Field(30, ge=1, le=510)
 
     # Wyoming (Home Assistant's protocol; api/src/wyoming_server/): its TCP port on HOST (unset: off; with
     # WORKERS > 1 every worker binds it, SO_REUSEPORT), connections a worker serves at once, the time a

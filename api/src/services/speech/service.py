@@ -8,6 +8,7 @@ leases the model version first (``ModelManager.lease``) and hands the lease with
 ``phonemize`` runs the same text path without synthesis (``/dev/phonemize``).
 """
 import time
+from dataclasses import replace
 from typing import Callable, Iterator, Optional
 
 import anyio
@@ -63,6 +64,8 @@ class SpeechService:
         self.engine = engine
         self.text: TextWork = text or InProcessText()   # where normalization and G2P run (TEXT_WORKERS)
         self.limits = limits_from(settings)
+        first = min(settings.stream_first_chunk_tokens, self.limits.first_max)
+        self.live_first_limits = replace(self.limits, first_max=first, first_min=min(self.limits.first_min, first))
         self.join = join_policy_from(settings)
         self.pronunciations = PronunciationDict(load_file(settings.pronunciations_file))
 
@@ -172,8 +175,10 @@ class SpeechService:
         """One part of a text streamed in parts (``text_processing.incremental``), spoken as ``start`` speaks
         a whole input: ``request`` brings every field but the text, ``state`` the voice and rate tags the
         earlier parts left in force. Word spans point into the whole stream; ``spoken`` and
-        ``lead_frames`` carry the chunk ramp and the join pause on from the earlier parts. Returns the
-        started job (None when the part has nothing to speak) and the state after the part."""
+        ``lead_frames`` carry the chunk ramp and the join pause on from the earlier parts; a part that
+        starts the audio (``spoken`` 0) has a first chunk of at most STREAM_FIRST_CHUNK_TOKENS (a listener
+        waits for it). Returns the started job (None when the part has nothing to speak) and the state
+        after the part."""
         after = state
 
         def segments():
@@ -187,8 +192,9 @@ class SpeechService:
             return shifted(found, part.start)
 
         try:
+            limits = self.limits if spoken else self.live_first_limits
             job = await self._start_segments(request, segments, len(part.text), with_words=True, spoken=spoken,
-                                             lead_frames=lead_frames)
+                                             lead_frames=lead_frames, limits=limits)
         except InvalidRequest as exc:
             if exc.code != "unspeakable_input":
                 raise
@@ -196,8 +202,8 @@ class SpeechService:
         return job, after
 
     async def _start_segments(self, request: SpeechRequest, segments_of: Callable[[], list[Segment]],
-                              input_chars: int, *, with_words: bool, spoken: int = 0,
-                              lead_frames: int = 0) -> SpeechJob:
+                              input_chars: int, *, with_words: bool, spoken: int = 0, lead_frames: int = 0,
+                              limits: Optional[ChunkLimits] = None) -> SpeechJob:
         deadline = Deadline.after(self.settings.request_timeout_s)   # the text work's; the job keeps its own
         lease = await self._leased(request.model)
         try:
@@ -211,8 +217,9 @@ class SpeechService:
             for segment in segments:
                 if isinstance(segment, SpeechSegment):
                     await voicings.resolve(segment.voice, segment.rate)
-            plan = SpeechPlanner(self.limits, self._normalizer(request.normalization_options, deadline)).plan(
-                segments, voicings, spoken)
+            plan = SpeechPlanner(limits or self.limits,
+                                 self._normalizer(request.normalization_options, deadline)).plan(segments, voicings,
+                                                                                                  spoken)
         except BaseException:
             lease.release()
             raise
